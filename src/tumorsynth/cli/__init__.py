@@ -1,0 +1,80 @@
+"""The ``tumorsynth`` command line: a thin shell over the documented Python API.
+
+Each subcommand lives in its own module of this package and exposes ``register(subparsers)``;
+heavy imports happen inside the command functions so that ``--help`` stays fast.
+Errors the user can fix (:class:`tumorsynth.errors.TumorsynthError`) are printed as one line,
+``error: ...``, with a non-zero exit status and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from tumorsynth import __version__
+from tumorsynth.errors import TumorsynthError
+
+# Modules that contribute subcommands; each defines ``register(subparsers)``.
+# Modules of optional apps are skipped when they are absent from an installation.
+COMMAND_MODULES = (
+    "tumorsynth.cli.generate",
+    "tumorsynth.cli.train",
+    "tumorsynth.cli.study",
+    "tumorsynth.cli.figures",
+)
+
+DESCRIPTION = """\
+tumorsynth pastes realistic synthetic liver tumors into healthy CT scans
+(label-free liver tumor segmentation, Hu et al., CVPR 2023).
+
+Start with `tumorsynth demo` (no input needed), then `tumorsynth synth CT LIVER -o OUT`
+on your own scan. `tumorsynth COMMAND --help` explains each command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tumorsynth",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tumorsynth {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # an optional app that is not part of this install
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 on success)."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    level = logging.WARNING - 10 * min(int(args.verbose), 2)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except TumorsynthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from tumorsynth.cli import main
+
+sys.exit(main())

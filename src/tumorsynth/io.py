@@ -1,0 +1,331 @@
+"""NIfTI in and out (nibabel), with the checks a user's file needs.
+
+Axis order
+----------
+Arrays are kept in the file's own voxel order ``(i, j, k)``, exactly as nibabel returns them;
+nothing is reoriented or resampled. ``spacing_mm[d]`` is the physical length of one step along
+array axis ``d`` (the norm of the affine's column ``d``), so any orientation and any anisotropic
+grid works without resampling. Outputs reuse the input's affine and header, hence keep its
+orientation, spacing and data type.
+
+Writes are atomic: data go to a temporary file in the target folder, which is then renamed
+over the target, so an interrupted run never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import tempfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tumorsynth.errors import InputError
+
+__all__ = [
+    "NIFTI_SUFFIXES",
+    "Volume",
+    "atomic_path",
+    "check_ct_hu",
+    "liver_mask_from_labels",
+    "load_case",
+    "load_nifti",
+    "save_nifti",
+    "spacing_from_affine",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+# Liver median outside this range means the CT is not in Hounsfield units (or the mask is wrong).
+LIVER_HU_RANGE = (-150.0, 400.0)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3-D image with its geometry.
+
+    Attributes:
+        data: the voxel array, shape ``(i, j, k)``, in the file's data type (scaled to float
+            only when the file stores a non-trivial slope or intercept).
+        affine: 4x4 voxel-to-world (RAS+ mm) matrix.
+        spacing_mm: physical step along each array axis, in mm.
+        header: the nibabel header, reused when writing outputs "like" this volume.
+        path: the file it was read from, if any.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    header: Any = field(default=None, repr=False, compare=False)
+    path: Path | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]
+
+
+def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel spacing in mm of each array axis: the norms of the affine's first three columns."""
+    a = np.asarray(affine, dtype=float)
+    sp = np.sqrt((a[:3, :3] ** 2).sum(axis=0))
+    return (float(sp[0]), float(sp[1]), float(sp[2]))
+
+
+def is_nifti_path(path: str | os.PathLike[str]) -> bool:
+    name = str(path).lower()
+    return name.endswith(NIFTI_SUFFIXES)
+
+
+def load_nifti(path: str | os.PathLike[str], *, what: str = "image") -> Volume:
+    """Read a 3-D NIfTI file (``.nii`` or ``.nii.gz``).
+
+    A 4-D file whose extra axes have length 1 is squeezed to 3-D. Raises
+    :class:`~tumorsynth.errors.InputError` with a one-line message naming the file, the problem
+    and the fix for a missing, unreadable, truncated, non-NIfTI, 2-D or 4-D file, or a file with
+    NaN or infinite voxels.
+
+    Example:
+        >>> vol = load_nifti("ct.nii.gz", what="CT")  # doctest: +SKIP
+        >>> vol.spacing_mm  # doctest: +SKIP
+        (0.78, 0.78, 5.0)
+    """
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: {what} file not found; check the path")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, expected a {what} NIfTI file (.nii or .nii.gz)")
+    try:
+        img = nib.load(str(p))
+    except ImageFileError:
+        raise InputError(
+            f"{p}: not a NIfTI image; convert it to .nii or .nii.gz "
+            "(for DICOM series, e.g. with dcm2niix)"
+        ) from None
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        raise InputError(f"{p}: cannot read {what} ({_short(exc)}); the file may be damaged") from None
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise InputError(
+            f"{p}: {type(img).__name__} is not NIfTI; convert the {what} to .nii or .nii.gz"
+        )
+    shape = tuple(int(s) for s in img.shape)
+    if len(shape) > 3 and all(s == 1 for s in shape[3:]):
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise InputError(
+            f"{p}: {what} has {len(img.shape)} dimensions {tuple(img.shape)}, expected a 3-D "
+            "volume; extract one 3-D volume first"
+        )
+    if min(shape) < 1:
+        raise InputError(f"{p}: {what} is empty (shape {shape})")
+    try:
+        data = np.asanyarray(img.dataobj)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        raise InputError(
+            f"{p}: {what} data cannot be read ({_short(exc)}); the file is truncated or damaged"
+        ) from None
+    data = np.asarray(data).reshape(shape)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise InputError(
+            f"{p}: {what} has {bad} NaN or infinite voxels; fill them (e.g. with -1024 HU for "
+            "air) before use"
+        )
+    if data.dtype.kind not in "biuf":
+        raise InputError(f"{p}: {what} has unsupported data type {data.dtype}")
+    affine = np.asarray(img.affine, dtype=float)
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise InputError(f"{p}: {what} has an invalid affine (singular or not finite); fix the header")
+    return Volume(data=data, affine=affine, spacing_mm=spacing_from_affine(affine),
+                  header=img.header, path=p)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:120]
+
+
+def liver_mask_from_labels(
+    labels: np.ndarray,
+    liver_label: int | Sequence[int] | None = None,
+    *,
+    source: str | os.PathLike[str] = "liver mask",
+) -> np.ndarray:
+    """Boolean liver mask from a 0/1 mask or a label map.
+
+    ``liver_label=None`` takes every non-zero voxel; an int or a list of ints selects those
+    label values (TotalSegmentator: 5, BTCV: 6, LiTS/MSD liver plus tumor: ``(1, 2)``).
+    Raises :class:`InputError` when the mask is empty or a requested value does not occur, and
+    names the values that do occur.
+    """
+    arr = np.asarray(labels)
+    if liver_label is None:
+        mask = arr != 0
+        if not mask.any():
+            raise InputError(f"{source}: liver mask is empty (no non-zero voxel); check the file")
+        return mask
+    wanted = [int(v) for v in ([liver_label] if np.isscalar(liver_label) else liver_label)]  # type: ignore[arg-type]
+    if arr.dtype.kind == "f":
+        arr = np.rint(arr)
+    mask = np.isin(arr, wanted)
+    if not mask.any():
+        present = _present_values(arr)
+        raise InputError(
+            f"{source}: liver label {','.join(map(str, wanted))} does not occur; values present: "
+            f"{present}; pick one with --liver-label"
+        )
+    return mask
+
+
+def _present_values(arr: np.ndarray, limit: int = 20) -> str:
+    if arr.dtype.kind in "biu" and arr.size and int(arr.min()) >= 0 and int(arr.max()) < 65536:
+        counts = np.bincount(arr.ravel().astype(np.int64, copy=False))
+        vals = np.flatnonzero(counts)
+    else:
+        vals = np.unique(arr)
+    shown = ", ".join(str(int(v)) if float(v).is_integer() else f"{float(v):g}" for v in vals[:limit])
+    return shown + (", ..." if len(vals) > limit else "")
+
+
+def check_ct_hu(ct: np.ndarray, liver: np.ndarray, *, source: str | os.PathLike[str] = "CT") -> float:
+    """Check that a CT is in Hounsfield units, judged by its liver; return the liver's median HU.
+
+    Raw scanner values (for example 0..4095 with air at 0) put the liver near 1,000 and are
+    refused with a hint to apply the rescale intercept. Checking the liver, not the whole image,
+    also works on tightly cropped scans without air.
+    """
+    step = max(1, int(round((np.count_nonzero(liver) / 200_000) ** (1 / 3)))) if liver.size > 8_000_000 else 1
+    vals = np.asarray(ct[::step, ::step, ::step][liver[::step, ::step, ::step]], dtype=np.float32)
+    if vals.size == 0:
+        vals = np.asarray(ct[liver], dtype=np.float32)
+    med = float(np.median(vals))
+    lo, hi = LIVER_HU_RANGE
+    if not lo <= med <= hi:
+        hint = (
+            "it looks like raw scanner values, not Hounsfield units; apply the rescale slope and "
+            "intercept (often: subtract 1024)"
+            if med > hi
+            else "check that the mask belongs to this CT and the CT is in Hounsfield units"
+        )
+        raise InputError(
+            f"{source}: liver median is {med:.0f}, outside the {lo:.0f}..{hi:.0f} HU expected of "
+            f"liver; {hint}"
+        )
+    return med
+
+
+def load_case(
+    ct_path: str | os.PathLike[str],
+    liver_path: str | os.PathLike[str],
+    *,
+    liver_label: int | Sequence[int] | None = None,
+    check_hu: bool = True,
+) -> tuple[Volume, np.ndarray]:
+    """Read a CT and its liver mask and check that they belong together.
+
+    Returns the CT volume and a boolean liver mask on the same grid. Raises
+    :class:`InputError` for different shapes or affines, an empty mask, a label value that does
+    not occur, or a CT not in Hounsfield units.
+    """
+    ct = load_nifti(ct_path, what="CT")
+    lab = load_nifti(liver_path, what="liver mask")
+    if ct.shape != lab.shape:
+        raise InputError(
+            f"{liver_path}: liver mask shape {lab.shape} differs from CT shape {ct.shape} "
+            f"({ct_path}); use the mask made for this CT or resample it to the CT grid"
+        )
+    if not np.allclose(ct.affine, lab.affine, atol=1e-3, rtol=1e-4):
+        diff = float(np.abs(ct.affine - lab.affine).max())
+        raise InputError(
+            f"{liver_path}: liver mask affine differs from the CT's ({ct_path}) by up to "
+            f"{diff:.3g} mm; the two are not on the same grid; resample the mask to the CT"
+        )
+    liver = liver_mask_from_labels(lab.data, liver_label, source=liver_path)
+    if check_hu:
+        check_ct_hu(ct.data, liver, source=ct_path)
+    return ct, liver
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); rename it over ``path`` on success.
+
+    On error the temporary file is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    name = target.name
+    suffix = ".nii.gz" if name.endswith(".nii.gz") else target.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".part{suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def save_nifti(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    like: Volume | None = None,
+    *,
+    affine: np.ndarray | None = None,
+    dtype: np.dtype | type | str | None = None,
+) -> Path:
+    """Write ``data`` as NIfTI at ``path`` atomically, with the geometry of ``like``.
+
+    The output keeps ``like``'s affine and header (orientation, spacing, qform/sform codes) and,
+    unless ``dtype`` is given, its data type; floating data written to an integer type are
+    rounded and clipped to that type's range.
+    """
+    import nibabel as nib
+
+    arr = np.asarray(data)
+    if like is not None:
+        header = like.header.copy() if like.header is not None else None
+        aff = like.affine if affine is None else affine
+        target = np.dtype(dtype) if dtype is not None else like.data.dtype
+    else:
+        header = None
+        aff = np.eye(4) if affine is None else affine
+        target = np.dtype(dtype) if dtype is not None else arr.dtype
+    if target.kind in "iu" and arr.dtype != target:
+        info = np.iinfo(target)
+        arr = np.clip(np.rint(arr), info.min, info.max).astype(target)
+    elif arr.dtype != target:
+        arr = arr.astype(target)
+    img = nib.Nifti1Image(arr, aff, header=header)
+    img.set_data_dtype(target)
+    if header is not None:
+        # The data are stored as they are: no rescaling of integer data.
+        img.header.set_slope_inter(1.0, 0.0) if target.kind in "iu" and arr.dtype == target else None
+        # keep the input's qform/sform codes
+        img.set_qform(aff, code=int(header["qform_code"]) or 1)
+        img.set_sform(aff, code=int(header["sform_code"]) or 1)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
