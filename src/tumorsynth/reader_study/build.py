@@ -1,0 +1,550 @@
+"""Build a blinded reader study (Visual Turing Test) from real and synthetic tumor cases.
+
+The study mixes CTs with real liver tumors and CTs with synthetic ones, shuffles them with a
+seed, gives each an opaque id and writes volumes that carry nothing but voxels and spacing:
+no file name, no header description, no label, no orientation quirk of the source dataset, no
+timestamp order. The truth of every case is kept apart, under ``owner/`` (see
+:mod:`tumorsynth.reader_study.layout`).
+
+Example:
+    >>> from tumorsynth.reader_study import build_study
+    >>> result = build_study("study", real="lits_cases.csv", healthy="btcv_cases.csv",
+    ...                      preset="mix", seed=7, readers=["alice", "bob"])  # doctest: +SKIP
+    >>> result.tokens["alice"]  # doctest: +SKIP
+    'q2b...'
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tumorsynth.errors import InputError, OptionError, OutputExistsError
+from tumorsynth.reader_study import store
+from tumorsynth.reader_study.layout import FORMAT_NAME, FORMAT_VERSION, StudyPaths
+
+__all__ = [
+    "DEFAULT_WINDOWS",
+    "BuildResult",
+    "CaseInput",
+    "build_study",
+    "find_cases",
+    "write_blinded_nifti",
+]
+
+log = logging.getLogger(__name__)
+
+#: Window/level presets offered by the viewer; the first is the default.
+DEFAULT_WINDOWS: tuple[dict[str, Any], ...] = (
+    {"name": "Abdomen", "width": 400, "level": 50},
+    {"name": "Liver", "width": 150, "level": 30},
+    {"name": "Wide", "width": 1000, "level": 0},
+    {"name": "Bone", "width": 1800, "level": 400},
+)
+
+# Every blinded file gets this modification time, so that file times reveal no build order.
+FIXED_MTIME = 946684800.0  # 2000-01-01T00:00:00Z
+
+_NIFTI_RE = re.compile(r"\.nii(\.gz)?$", re.IGNORECASE)
+_LABEL_SUFFIXES = ("_label", "_labels", "_seg", "_segmentation", "_liver", "_mask", "-label", "-seg")
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    """One input case: a CT and, where there is one, its label map or liver mask."""
+
+    ct: Path
+    label: Path | None = None
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build_study` made."""
+
+    study_dir: Path
+    case_ids: list[str]
+    n_real: int
+    n_synthetic: int
+    seed: int
+    owner_token: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------
+# Finding the input cases
+
+
+def _nifti_stem(path: Path) -> str:
+    return _NIFTI_RE.sub("", path.name)
+
+
+def _read_case_list(list_file: Path, kind: str) -> list[CaseInput]:
+    """Read a list file: one case per line, ``ct[,label]`` (comma, tab or spaces)."""
+    try:
+        text = list_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{list_file}: cannot read {kind} case list ({exc})") from None
+    delim = "\t" if "\t" in text else ","
+    cases = []
+    for lineno, row in enumerate(csv.reader(text.splitlines(), delimiter=delim), start=1):
+        cells = [c.strip() for c in row if c.strip()]
+        if len(cells) == 1 and delim == "," and " " in cells[0]:
+            cells = cells[0].split()
+        if not cells or cells[0].startswith("#"):
+            continue
+        if lineno == 1 and cells[0].lower() in ("ct", "image", "ct_path", "image_path"):
+            continue  # a header row
+        if len(cells) > 2:
+            raise InputError(
+                f"{list_file}:{lineno}: expected 'ct' or 'ct,label', found {len(cells)} fields"
+            )
+        paths = [Path(c) if Path(c).is_absolute() else list_file.parent / c for c in cells]
+        for p in paths:
+            if not p.is_file():
+                raise InputError(f"{list_file}:{lineno}: {p} not found; fix the path in the list")
+        cases.append(CaseInput(paths[0], paths[1] if len(paths) > 1 else None))
+    if not cases:
+        raise InputError(f"{list_file}: {kind} case list has no cases; add lines 'ct.nii.gz,label.nii.gz'")
+    return cases
+
+
+def _scan_folder(folder: Path, kind: str) -> list[CaseInput]:
+    """Pair CTs and labels in a folder: MSD, LiTS or ``name`` + ``name_label`` layouts."""
+    if (folder / "imagesTr").is_dir():  # Medical Segmentation Decathlon
+        cases = []
+        for img in sorted(p for p in (folder / "imagesTr").iterdir() if _NIFTI_RE.search(p.name)):
+            if img.name.startswith("."):
+                continue
+            lab = folder / "labelsTr" / img.name
+            cases.append(CaseInput(img, lab if lab.is_file() else None))
+        return cases
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _NIFTI_RE.search(p.name)
+                   and not p.name.startswith("."))
+    by_stem = {_nifti_stem(p): p for p in files}
+    cases = []
+    used: set[Path] = set()
+    for stem, path in sorted(by_stem.items()):
+        m = re.fullmatch(r"volume-(\d+)", stem)
+        if m:  # LiTS
+            lab = by_stem.get(f"segmentation-{m.group(1)}")
+            cases.append(CaseInput(path, lab))
+            used.update({path} | ({lab} if lab else set()))
+    for stem, path in sorted(by_stem.items()):
+        if path in used or stem.startswith("segmentation-") or stem.endswith(_LABEL_SUFFIXES):
+            continue
+        lab = next((by_stem[stem + s] for s in _LABEL_SUFFIXES if stem + s in by_stem), None)
+        cases.append(CaseInput(path, lab))
+    return cases
+
+
+def find_cases(spec: str | os.PathLike[str], *, kind: str = "input") -> list[CaseInput]:
+    """Find the cases named by ``spec``.
+
+    ``spec`` is a list file (one case per line, ``ct,label``; paths relative to the list file;
+    ``#`` starts a comment), a single NIfTI file, or a folder in one of these layouts:
+    Medical Segmentation Decathlon (``imagesTr/`` and ``labelsTr/``), LiTS (``volume-N.nii`` and
+    ``segmentation-N.nii``), or ``NAME.nii.gz`` beside ``NAME_label.nii.gz`` (also ``_seg``,
+    ``_liver``, ``_mask``).
+    """
+    p = Path(spec)
+    if not p.exists():
+        raise InputError(f"{p}: {kind} cases not found; give a folder or a list file (ct,label per line)")
+    if p.is_dir():
+        cases = _scan_folder(p, kind)
+        if not cases:
+            raise InputError(f"{p}: no NIfTI cases found in this folder; give a list file instead")
+        return cases
+    if _NIFTI_RE.search(p.name):
+        return [CaseInput(p)]
+    return _read_case_list(p, kind)
+
+
+# ------------------------------------------------------------------------------------------
+# Blinding
+
+
+def to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Reorder and flip the axes of ``data`` to the closest RAS+ orientation; return the spacing."""
+    import nibabel as nib
+
+    from tumorsynth.io import spacing_from_affine
+
+    ornt = nib.orientations.io_orientation(affine)
+    out = nib.orientations.apply_orientation(data, ornt)
+    sp_in = spacing_from_affine(affine)
+    sp = [0.0, 0.0, 0.0]
+    for i in range(3):
+        sp[int(ornt[i, 0])] = sp_in[i]
+    return np.ascontiguousarray(out), (sp[0], sp[1], sp[2])
+
+
+def blinded_affine(shape: Sequence[int], spacing_mm: Sequence[float]) -> np.ndarray:
+    """A bare RAS affine: the spacing on the diagonal, the volume centre at the origin."""
+    aff = np.diag([float(s) for s in spacing_mm] + [1.0])
+    aff[:3, 3] = -np.asarray(spacing_mm, dtype=float) * (np.asarray(shape[:3], dtype=float) - 1) / 2
+    return aff
+
+
+def write_blinded_nifti(path: Path, data: np.ndarray, spacing_mm: Sequence[float], dtype: str) -> None:
+    """Write a NIfTI with a fresh header (no description, no intent, no aux file, no
+    extensions), a bare affine, gzip without name or time stamp, and a fixed file time."""
+    import nibabel as nib
+
+    from tumorsynth.io import write_bytes_atomic
+
+    target = np.dtype(dtype)
+    arr = np.asarray(data)
+    if target.kind in "iu" and arr.dtype != target:
+        info = np.iinfo(target)
+        arr = np.clip(np.rint(arr), info.min, info.max)
+    arr = arr.astype(target, copy=False)
+    aff = blinded_affine(arr.shape, spacing_mm)
+    img = nib.Nifti1Image(arr, aff)
+    img.set_data_dtype(target)
+    img.header.set_xyzt_units("mm", "sec")
+    img.header.set_slope_inter(1.0, 0.0)
+    img.set_qform(aff, code=1)
+    img.set_sform(aff, code=1)
+    payload = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+    write_bytes_atomic(path, payload)
+    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+
+
+def _crop_box(mask: np.ndarray, spacing_mm: Sequence[float], margin_mm: float) -> tuple[slice, ...]:
+    idx = np.nonzero(mask)
+    box = []
+    for d in range(3):
+        pad = int(np.ceil(margin_mm / spacing_mm[d]))
+        lo = max(0, int(idx[d].min()) - pad)
+        hi = min(mask.shape[d], int(idx[d].max()) + 1 + pad)
+        box.append(slice(lo, hi))
+    return tuple(box)
+
+
+# ------------------------------------------------------------------------------------------
+# Building
+
+
+@dataclass
+class _Entry:
+    truth: str
+    origin: str  # "real", "synthesized" or "given"
+    case: CaseInput
+    synth_seed: int | None = None
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("tumorsynth", "numpy", "nibabel", "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _select(entries: list[_Entry], n: int | None, rng: np.random.Generator, what: str) -> list[_Entry]:
+    if n is None:
+        return entries
+    if n < 0 or n > len(entries):
+        raise OptionError(f"--n-{what} {n} is invalid; between 0 and {len(entries)} {what} cases are available")
+    keep = sorted(rng.choice(len(entries), size=n, replace=False).tolist())
+    return [entries[i] for i in keep]
+
+
+def _load_real(entry: _Entry, tumor_label: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from tumorsynth.io import load_nifti
+
+    case = entry.case
+    if case.label is None:
+        raise InputError(
+            f"{case.ct}: real tumor case has no label file; give 'ct,label' in a list file "
+            "(the label shows where the tumor is and is kept for the owner)"
+        )
+    ct = load_nifti(case.ct, what="CT")
+    lab = load_nifti(case.label, what="label")
+    if ct.shape != lab.shape:
+        raise InputError(f"{case.label}: label shape {lab.shape} differs from CT shape {ct.shape} ({case.ct})")
+    labels = np.rint(np.asarray(lab.data)).astype(np.int64)
+    tumor = labels == tumor_label
+    if not tumor.any():
+        raise InputError(
+            f"{case.label}: no tumor voxel (label {tumor_label}); a real case must contain a "
+            "tumor: drop it or set --real-tumor-label"
+        )
+    out = np.where(tumor, 2, np.where(labels != 0, 1, 0)).astype(np.uint8)
+    return np.asarray(ct.data), out, ct.affine, labels != 0
+
+
+def _load_synthesized(
+    entry: _Entry, preset: str, liver_label: int | None, synthesize: Callable[..., Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    from tumorsynth.io import load_case
+
+    case = entry.case
+    if case.label is None:
+        raise InputError(
+            f"{case.ct}: healthy case has no liver mask; give 'ct,liver_mask' in a list file "
+            "or put NAME_liver.nii.gz beside it"
+        )
+    ct, liver = load_case(case.ct, case.label, liver_label=liver_label)
+    new_ct, label, params = synthesize(np.asarray(ct.data), liver, ct.spacing_mm, preset=preset,
+                                       rng=entry.synth_seed)
+    params_json = params.to_json() if hasattr(params, "to_json") else json.dumps(params)
+    return np.asarray(new_ct), np.asarray(label, dtype=np.uint8), ct.affine, liver, params_json
+
+
+def _load_given(entry: _Entry) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    from tumorsynth.io import load_nifti
+
+    case = entry.case
+    ct = load_nifti(case.ct, what="CT")
+    if case.label is None:
+        return np.asarray(ct.data), None, ct.affine, None
+    lab = load_nifti(case.label, what="label")
+    if lab.shape != ct.shape:
+        raise InputError(f"{case.label}: label shape {lab.shape} differs from CT shape {ct.shape} ({case.ct})")
+    labels = np.rint(np.asarray(lab.data)).astype(np.uint8)
+    return np.asarray(ct.data), labels, ct.affine, labels != 0
+
+
+def _prepare_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise OutputExistsError(f"{out}: exists; choose another folder or add --overwrite")
+        db = StudyPaths(out).db
+        if db.is_file():
+            with store.connect(db) as conn:
+                n = conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            if n:
+                raise OutputExistsError(
+                    f"{out}: holds a study with {n} saved answers; --overwrite will not destroy "
+                    "them; move or delete the folder yourself"
+                )
+
+
+def build_study(
+    out_dir: str | os.PathLike[str],
+    *,
+    real: str | os.PathLike[str] | Sequence[CaseInput],
+    healthy: str | os.PathLike[str] | Sequence[CaseInput] | None = None,
+    synthetic: str | os.PathLike[str] | Sequence[CaseInput] | None = None,
+    preset: str = "mix",
+    seed: int | None = None,
+    readers: Sequence[str] = (),
+    reader_order: str = "same",
+    n_real: int | None = None,
+    n_synthetic: int | None = None,
+    real_tumor_label: int = 2,
+    healthy_liver_label: int | None = None,
+    crop_margin_mm: float | None = None,
+    title: str = "Liver CT reader study",
+    overwrite: bool = False,
+    synthesize: Callable[..., Any] | None = None,
+) -> BuildResult:
+    """Build a blinded reader study in ``out_dir``.
+
+    Args:
+        out_dir: the study folder to create (refused if it exists, unless ``overwrite``; a
+            study that already holds answers is never overwritten).
+        real: cases with real tumors (CT and label, tumor = ``real_tumor_label``); a folder,
+            a list file or a list of :class:`CaseInput` (see :func:`find_cases`).
+        healthy: healthy CTs with liver masks; each gets synthetic tumors drawn on the spot
+            with ``preset`` and a seed derived from ``seed``.
+        synthetic: CTs that already have synthetic tumors (label optional).
+        preset: tumor preset for ``healthy`` cases.
+        seed: makes the selection, the shuffle, the case ids and the synthesis reproducible;
+            drawn at random (and recorded) when None.
+        readers: names of readers to create now (tokens returned, shown once).
+        reader_order: ``"same"`` study order for all readers, or ``"shuffled"`` per reader.
+        n_real, n_synthetic: use only this many real / synthetic cases, chosen with the seed.
+        real_tumor_label: tumor value in the real cases' labels.
+        healthy_liver_label: liver value in the healthy cases' masks (None: any non-zero).
+        crop_margin_mm: crop every case to its liver plus this margin (all cases then need a
+            liver mask or label); None keeps the whole field of view.
+        title: shown on the reader page.
+        overwrite: replace an existing folder that holds no answers.
+        synthesize: the generator (default :func:`tumorsynth.synthesize_case`).
+
+    Returns:
+        A :class:`BuildResult` with the case ids in study order, counts and the tokens.
+    """
+    out = Path(out_dir)
+    _prepare_output(out, overwrite)
+    if reader_order not in ("same", "shuffled"):
+        raise OptionError(f"reader order {reader_order!r} is invalid; use 'same' or 'shuffled'")
+    if crop_margin_mm is not None and not (crop_margin_mm >= 0):
+        raise OptionError(f"crop margin {crop_margin_mm} mm is invalid; use a number >= 0")
+    for name in readers:
+        store._validate_name(name)
+    if len(set(readers)) != len(readers) or "owner" in readers:
+        raise OptionError("reader names must be unique and not 'owner'")
+    if seed is None:
+        seed = secrets.randbits(32)
+        log.info("no seed given; using seed %d (recorded in owner/build.json)", seed)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise OptionError(f"seed {seed!r} is invalid; use an integer >= 0")
+    seed = int(seed)
+
+    def cases_of(spec: Any, kind: str) -> list[CaseInput]:
+        if spec is None:
+            return []
+        if isinstance(spec, (str, os.PathLike)):
+            return find_cases(spec, kind=kind)
+        return list(spec)
+
+    real_cases = cases_of(real, "real")
+    healthy_cases = cases_of(healthy, "healthy")
+    given_cases = cases_of(synthetic, "synthetic")
+    if healthy_cases and synthesize is None:
+        try:
+            from tumorsynth import synthesize_case as synthesize
+        except ImportError as exc:  # pragma: no cover - the generator is part of the core
+            raise OptionError(f"cannot synthesize healthy cases: {exc}") from None
+
+    rng = np.random.default_rng(seed)
+    entries_real = _select([_Entry("real", "real", c) for c in real_cases], n_real, rng, "real")
+    pool = [_Entry("synthetic", "synthesized", c) for c in healthy_cases] + [
+        _Entry("synthetic", "given", c) for c in given_cases
+    ]
+    entries_syn = _select(pool, n_synthetic, rng, "synthetic")
+    if not entries_real or not entries_syn:
+        raise OptionError(
+            f"a study needs real and synthetic cases; got {len(entries_real)} real and "
+            f"{len(entries_syn)} synthetic; give --real and --healthy (or --synthetic)"
+        )
+    synth_seeds = np.random.SeedSequence(seed).generate_state(len(entries_syn), dtype=np.uint32)
+    for e, s in zip(entries_syn, synth_seeds, strict=True):
+        if e.origin == "synthesized":
+            e.synth_seed = int(s)
+    entries = entries_real + entries_syn
+    perm = rng.permutation(len(entries))
+    ordered = [entries[int(i)] for i in perm]
+    ids: list[str] = []
+    while len(ids) < len(ordered):
+        cid = f"{int(rng.integers(0, 16**10)):010x}"
+        if cid not in ids:
+            ids.append(cid)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        paths = StudyPaths(tmp)
+        paths.cases.mkdir()
+        paths.labels.mkdir(parents=True)
+        key: dict[str, dict[str, Any]] = {}
+        manifest_cases = []
+        t0 = time.perf_counter()
+        for pos, (cid, entry) in enumerate(zip(ids, ordered, strict=True)):
+            log.info("case %d/%d (%s)", pos + 1, len(ordered), cid)
+            record: dict[str, Any] = {
+                "truth": entry.truth,
+                "origin": entry.origin,
+                "position": pos,
+                "source_ct": str(entry.case.ct),
+                "source_label": str(entry.case.label) if entry.case.label else None,
+            }
+            if entry.origin == "real":
+                ct, label, affine, liver = _load_real(entry, real_tumor_label)
+            elif entry.origin == "synthesized":
+                ct, label, affine, liver, params_json = _load_synthesized(
+                    entry, preset, healthy_liver_label, synthesize  # type: ignore[arg-type]
+                )
+                record.update(preset=preset, synth_seed=entry.synth_seed, params=json.loads(params_json))
+            else:
+                ct, label_opt, affine, liver_opt = _load_given(entry)
+                if crop_margin_mm is not None and liver_opt is None:
+                    raise InputError(
+                        f"{entry.case.ct}: --crop-margin needs a label or liver mask for every case; "
+                        "add one or drop --crop-margin"
+                    )
+                label, liver = label_opt, liver_opt  # type: ignore[assignment]
+            if ct.shape != (label.shape if label is not None else ct.shape):
+                raise InputError(f"{entry.case.ct}: CT and label grids differ")
+            from tumorsynth.io import spacing_from_affine
+
+            if crop_margin_mm is not None:
+                box = _crop_box(liver, spacing_from_affine(affine), crop_margin_mm)
+                ct = ct[box]
+                label = label[box] if label is not None else None
+                record["crop_box"] = [[s.start, s.stop] for s in box]
+            ct_ras, spacing = to_ras(ct, affine)
+            write_blinded_nifti(paths.case_file(cid), ct_ras, spacing, "int16")
+            if label is not None:
+                lab_ras, _ = to_ras(label, affine)
+                write_blinded_nifti(paths.labels / f"{cid}.nii.gz", lab_ras, spacing, "uint8")
+                record["label"] = f"owner/labels/{cid}.nii.gz"
+            key[cid] = record
+            manifest_cases.append({
+                "id": cid,
+                "file": f"cases/{cid}.nii.gz",
+                "shape": [int(s) for s in ct_ras.shape],
+                "spacing_mm": [round(float(s), 6) for s in spacing],
+            })
+        elapsed = time.perf_counter() - t0
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "title": title,
+            "n_cases": len(ids),
+            "cases": manifest_cases,
+            "windows": list(DEFAULT_WINDOWS),
+            "answers": list(store.ANSWERS),
+            "orientation": "RAS",
+            "note": "Truth, seed and sources are under owner/ (never served, never exported).",
+        }
+        n_real_out = sum(e.truth == "real" for e in ordered)
+        build = {
+            "seed": seed,
+            "preset": preset,
+            "n_real": n_real_out,
+            "n_synthetic": len(ordered) - n_real_out,
+            "n_synthesized_here": sum(e.origin == "synthesized" for e in ordered),
+            "reader_order": reader_order,
+            "real_tumor_label": real_tumor_label,
+            "healthy_liver_label": healthy_liver_label,
+            "crop_margin_mm": crop_margin_mm,
+            "inputs": {"real": str(real) if isinstance(real, (str, os.PathLike)) else None,
+                       "healthy": str(healthy) if isinstance(healthy, (str, os.PathLike)) else None,
+                       "synthetic": str(synthetic) if isinstance(synthetic, (str, os.PathLike)) else None},
+            "versions": _versions(),
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(elapsed, 2),
+            "command": " ".join(sys.argv) if sys.argv and "tumorsynth" in sys.argv[0] else None,
+        }
+        from tumorsynth.io import write_text_atomic
+
+        write_text_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
+        write_text_atomic(paths.key, json.dumps({"seed": seed, "cases": key}, indent=2) + "\n")
+        write_text_atomic(paths.build_record, json.dumps(build, indent=2) + "\n")
+        store.init_db(paths.db, ids, {"title": title, "seed": seed})
+        owner_token = store.add_reader(paths.db, "owner", role="owner")
+        tokens = {name: store.add_reader(paths.db, name, order=reader_order, seed=seed) for name in readers}
+        os.chmod(paths.owner, 0o700)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("study of %d cases written to %s in %.1f s", len(ids), out, elapsed)
+    return BuildResult(out, ids, n_real_out, len(ordered) - n_real_out, seed, owner_token, tokens)
