@@ -1,0 +1,361 @@
+"""Evaluation of a folder of predictions against a folder of ground truths.
+
+Outputs, written atomically into ``out_dir``:
+
+* ``cases.csv``: one row per case (scores, volumes, lesion counts); empty cells are NaN
+  (tumor scores of tumor-free cases).
+* ``lesions.csv``: one row per ground-truth lesion (case, equivalent diameter, size class,
+  detected).
+* ``summary.json``: for tumor and liver DSC and NSD the number of cases, mean, standard
+  deviation (ddof 1), median and a percentile-bootstrap confidence interval of the mean;
+  lesion-wise sensitivity per size class and false positives per scan; the settings used.
+  Table 5 reads ``summary["metrics"]["tumor_dsc"]["mean"]`` (a fraction, not %).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tumorsynth.errors import InputError, OptionError
+from tumorsynth.evaluate.case import evaluate_case
+from tumorsynth.metrics import SIZE_CLASSES_MM, bootstrap_ci, detection_summary
+
+__all__ = [
+    "METRICS",
+    "case_key",
+    "evaluate_files",
+    "evaluate_folder",
+    "list_nifti",
+    "pair_cases",
+    "summarize",
+]
+
+log = logging.getLogger(__name__)
+
+METRICS = ("tumor_dsc", "tumor_nsd", "liver_dsc", "liver_nsd")
+_CLASSES = [c[0] for c in SIZE_CLASSES_MM] + ["all"]
+CASE_COLUMNS = (
+    "case",
+    *METRICS,
+    "has_tumor",
+    "gt_tumor_ml",
+    "pred_tumor_ml",
+    "gt_liver_ml",
+    "pred_liver_ml",
+    *(f"{kind}_{c}" for c in _CLASSES for kind in ("lesions", "detected")),
+    "false_positives",
+    "pred_file",
+    "gt_file",
+)
+_SUFFIX = re.compile(r"\.nii(\.gz)?$", re.IGNORECASE)
+_LITS = re.compile(r"^(segmentation|volume)-(\d+)$", re.IGNORECASE)
+_TRAILING = re.compile(r"(_0000|_pred|_seg|_label|_labels)$", re.IGNORECASE)
+
+
+def case_key(path: str | os.PathLike[str]) -> str:
+    """The case name used to pair a prediction with its ground truth.
+
+    The file name without ``.nii``/``.nii.gz`` and without a trailing ``_0000`` (nnU-Net
+    channel), ``_pred``, ``_seg``, ``_label`` or ``_labels``; LiTS ``volume-N`` and
+    ``segmentation-N`` both become ``lits-N``, so a prediction named after the CT pairs with
+    its segmentation.
+
+    Example:
+        >>> [case_key(p) for p in ("liver_3.nii.gz", "liver_3_0000.nii.gz", "volume-7.nii", "segmentation-7.nii")]
+        ['liver_3', 'liver_3', 'lits-7', 'lits-7']
+    """
+    name = _SUFFIX.sub("", Path(path).name)
+    name = _TRAILING.sub("", name)
+    m = _LITS.match(name)
+    if m:
+        return f"lits-{int(m.group(2))}"
+    return name
+
+
+def list_nifti(folder: str | os.PathLike[str], *, what: str) -> list[Path]:
+    """The NIfTI files directly in ``folder`` (hidden and temporary files skipped), sorted."""
+    d = Path(folder)
+    if not d.exists():
+        raise InputError(f"{d}: {what} folder not found; check the path")
+    if not d.is_dir():
+        raise InputError(f"{d}: expected a folder of {what} NIfTI files")
+    files = sorted(
+        p for p in d.iterdir() if p.is_file() and _SUFFIX.search(p.name) and not p.name.startswith(".")
+    )
+    if not files:
+        raise InputError(f"{d}: no {what} NIfTI files (.nii, .nii.gz) in this folder")
+    return files
+
+
+def pair_cases(pred_files: Sequence[Path], gt_files: Sequence[Path]) -> list[tuple[str, Path, Path]]:
+    """Pair predictions with ground truths by :func:`case_key`; ``[(case, pred, gt), ...]``.
+
+    Every ground truth needs a prediction (else :class:`InputError` listing the missing cases);
+    predictions without a ground truth are ignored with a warning.
+    """
+    def index(files: Sequence[Path], what: str) -> dict[str, Path]:
+        out: dict[str, Path] = {}
+        for f in files:
+            k = case_key(f)
+            if k in out:
+                raise InputError(
+                    f"{f}: {what} file has the same case name '{k}' as {out[k].name}; keep one per case"
+                )
+            out[k] = f
+        return out
+
+    preds = index(pred_files, "prediction")
+    gts = index(gt_files, "ground-truth")
+    missing = [k for k in gts if k not in preds]
+    if missing:
+        shown = ", ".join(gts[k].name for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        where = Path(pred_files[0]).parent if pred_files else "the prediction folder"
+        raise InputError(
+            f"{where}: no prediction for {len(missing)} of {len(gts)} ground-truth case(s) ({shown}); "
+            "run prediction on those cases or remove them from the ground-truth folder"
+        )
+    extra = [preds[k].name for k in preds if k not in gts]
+    if extra:
+        log.warning("ignoring %d prediction(s) without ground truth: %s", len(extra), ", ".join(extra[:5]))
+    return [(k, preds[k], gts[k]) for k in gts]
+
+
+def _evaluate_pair(pred_path: Path, gt_path: Path, *, tolerance_mm: float, connectivity: int) -> dict[str, Any]:
+    from tumorsynth.io import load_nifti
+
+    gt = load_nifti(gt_path, what="ground-truth label")
+    pred = load_nifti(pred_path, what="prediction")
+    if pred.shape != gt.shape:
+        raise InputError(
+            f"{pred_path}: prediction shape {pred.shape} differs from ground truth {gt_path.name} "
+            f"shape {gt.shape}; write predictions on the ground truth's grid"
+        )
+    if not np.allclose(pred.affine, gt.affine, atol=1e-3, rtol=1e-4):
+        diff = float(np.abs(pred.affine - gt.affine).max())
+        raise InputError(
+            f"{pred_path}: prediction affine differs from ground truth {gt_path.name} by up to "
+            f"{diff:.3g} mm; the two are not on the same grid; resample the prediction to it"
+        )
+    return evaluate_case(
+        pred.data,
+        gt.data,
+        gt.spacing_mm,
+        tolerance_mm=tolerance_mm,
+        connectivity=connectivity,
+        names=(str(pred_path), str(gt_path)),
+    )
+
+
+def _stats(values: Sequence[float], *, rng: np.random.Generator, n_bootstrap: int, alpha: float) -> dict[str, Any]:
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
+    if v.size == 0:
+        return {"n": 0, "mean": None, "std": None, "median": None, "ci": [None, None]}
+    lo, hi = bootstrap_ci(v, rng=rng, n=n_bootstrap, alpha=alpha)
+    return {
+        "n": int(v.size),
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "median": float(np.median(v)),
+        "ci": [lo, hi],
+    }
+
+
+def summarize(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    seed: int = 0,
+    n_bootstrap: int = 2000,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Summary statistics of per-case results (:func:`evaluate_case` dicts).
+
+    Each metric's bootstrap draws from its own generator seeded by ``(seed, metric index)``,
+    so the intervals are reproducible and independent of each other.
+
+    Example:
+        >>> rows = [{"tumor_dsc": 0.5, "tumor_nsd": 0.6, "liver_dsc": 0.9, "liver_nsd": 0.8},
+        ...         {"tumor_dsc": float("nan"), "tumor_nsd": float("nan"), "liver_dsc": 0.95, "liver_nsd": 0.9}]
+        >>> s = summarize(rows)
+        >>> s["metrics"]["tumor_dsc"]["n"], s["metrics"]["liver_dsc"]["mean"]
+        (1, 0.925)
+    """
+    metrics = {
+        name: _stats(
+            [float(r.get(name, math.nan)) for r in rows],
+            rng=np.random.default_rng([int(seed), i]),
+            n_bootstrap=n_bootstrap,
+            alpha=alpha,
+        )
+        for i, name in enumerate(METRICS)
+    }
+    det = detection_summary(rows)
+    tumor_free = [r for r in rows if not r.get("has_tumor", True)]
+    det["false_positives_per_tumor_free_scan"] = (
+        float(np.mean([int(r.get("false_positives", 0)) for r in tumor_free])) if tumor_free else None
+    )
+    return {
+        "n_cases": len(rows),
+        "n_cases_with_tumor": sum(1 for r in rows if r.get("has_tumor")),
+        "metrics": metrics,
+        "detection": det,
+        "bootstrap": {"resamples": int(n_bootstrap), "alpha": float(alpha), "seed": int(seed)},
+    }
+
+
+def _json_clean(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _json_clean(obj.item())
+    return obj
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_cell(r.get(c, "")) for c in columns])
+    return buf.getvalue()
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tumorsynth")
+    except Exception:  # metadata absent in a source checkout
+        return "unknown"
+
+
+def _run(
+    pairs: Sequence[tuple[str, Path, Path]],
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    tolerance_mm: float,
+    connectivity: int,
+    n_bootstrap: int,
+    alpha: float,
+    seed: int,
+    meta: Mapping[str, Any] | None,
+    sources: Mapping[str, str],
+) -> dict[str, Any]:
+    from tumorsynth.io import write_text_atomic
+
+    if not math.isfinite(float(tolerance_mm)) or float(tolerance_mm) < 0:
+        raise OptionError(f"tolerance_mm={tolerance_mm!r}: expected a finite number >= 0 (mm)")
+    if connectivity not in (6, 18, 26):
+        raise OptionError(f"connectivity={connectivity!r}: expected one of 6, 18, 26")
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    lesion_rows: list[dict[str, Any]] = []
+    for i, (key, pred_path, gt_path) in enumerate(pairs, 1):
+        res = _evaluate_pair(pred_path, gt_path, tolerance_mm=tolerance_mm, connectivity=connectivity)
+        lesions = res.pop("lesions")
+        rows.append({"case": key, **res, "pred_file": pred_path.name, "gt_file": gt_path.name})
+        lesion_rows.extend({"case": key, "lesion": j, **le} for j, le in enumerate(lesions, 1))
+        log.info(
+            "[%d/%d] %s: tumor DSC %.4f NSD %.4f, liver DSC %.4f",
+            i, len(pairs), key, res["tumor_dsc"], res["tumor_nsd"], res["liver_dsc"],
+        )
+    summary = summarize(rows, seed=seed, n_bootstrap=n_bootstrap, alpha=alpha)
+    summary.update(
+        {
+            "tolerance_mm": float(tolerance_mm),
+            "connectivity": int(connectivity),
+            "size_classes_mm": {name: [lo, hi if math.isfinite(hi) else None] for name, lo, hi in SIZE_CLASSES_MM},
+            "sources": dict(sources),
+            "meta": dict(meta or {}),
+            "tumorsynth_version": _version(),
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    )
+    summary = _json_clean(summary)
+    if out_dir is not None:
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: output exists and is not a folder; choose another -o")
+        write_text_atomic(out / "cases.csv", _csv(rows, CASE_COLUMNS))
+        write_text_atomic(
+            out / "lesions.csv",
+            _csv(lesion_rows, ("case", "lesion", "diameter_mm", "volume_mm3", "size_class", "detected")),
+        )
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    summary["cases"] = _json_clean(rows)
+    return summary
+
+
+def evaluate_folder(
+    pred_dir: str | os.PathLike[str],
+    gt_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    tolerance_mm: float = 2.0,
+    connectivity: int = 26,
+    n_bootstrap: int = 2000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every ground-truth case of ``gt_dir`` against its prediction in ``pred_dir``.
+
+    Files pair by :func:`case_key`; each pair must share shape and affine (else
+    :class:`InputError`); labels must be 0, 1, 2. Writes ``cases.csv``, ``lesions.csv`` and
+    ``summary.json`` to ``out_dir`` (skipped when ``None``) and returns the summary, with the
+    per-case rows under ``"cases"``. ``meta`` (for example ``{"model": "unet", "regime":
+    "synthetic", "fold": 0}``) is stored in the summary as is.
+
+    Example:
+        >>> s = evaluate_folder("pred/", "labelsTr/", "eval/")  # doctest: +SKIP
+        >>> s["metrics"]["tumor_dsc"]["mean"]  # doctest: +SKIP
+        0.5981
+    """
+    pairs = pair_cases(list_nifti(pred_dir, what="prediction"), list_nifti(gt_dir, what="ground-truth"))
+    return _run(
+        pairs, out_dir, tolerance_mm=tolerance_mm, connectivity=connectivity,
+        n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, meta=meta,
+        sources={"pred": str(pred_dir), "gt": str(gt_dir)},
+    )
+
+
+def evaluate_files(
+    pred_path: str | os.PathLike[str],
+    gt_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    tolerance_mm: float = 2.0,
+    connectivity: int = 26,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate one prediction file against one ground-truth file; same outputs as
+    :func:`evaluate_folder` (a summary of one case)."""
+    p, g = Path(pred_path), Path(gt_path)
+    return _run(
+        [(case_key(g), p, g)], out_dir, tolerance_mm=tolerance_mm, connectivity=connectivity,
+        n_bootstrap=1, alpha=0.05, seed=0, meta=meta, sources={"pred": str(p), "gt": str(g)},
+    )
