@@ -223,6 +223,7 @@ def write_blinded_nifti(path: Path, data: np.ndarray, spacing_mm: Sequence[float
     img.set_sform(aff, code=1)
     payload = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
     write_bytes_atomic(path, payload)
+    os.chmod(path, 0o644)
     os.utime(path, (FIXED_MTIME, FIXED_MTIME))
 
 
@@ -533,6 +534,7 @@ def build_study(
         from tumorsynth.io import write_text_atomic
 
         write_text_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
+        os.chmod(paths.manifest, 0o644)
         write_text_atomic(paths.key, json.dumps({"seed": seed, "cases": key}, indent=2) + "\n")
         write_text_atomic(paths.build_record, json.dumps(build, indent=2) + "\n")
         store.init_db(paths.db, ids, {"title": title, "seed": seed})

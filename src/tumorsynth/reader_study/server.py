@@ -18,7 +18,8 @@ id that is malformed or not in the study (404, the id is never echoed), a body o
 stored. The answer key is read only by the owner routes.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": FastAPI must see the real annotations of the
+# route functions, which refer to dependencies defined inside create_app().
 
 import csv
 import gzip
