@@ -1,0 +1,626 @@
+"""The training loop: single process, or many through ``torchrun`` (PyTorch distributed).
+
+:func:`train` resolves the data of a :class:`~tumorsynth.train.config.TrainConfig`, checks
+everything a user can get wrong (files, labels, split, checkpoint, generator options) before any
+step, then trains with the paper's recipe and writes into ``cfg.out``::
+
+    run.json                 resolved config, seeds, versions, cases, status and final numbers
+    checkpoints/last.pt      every epoch (resume point); checkpoints/best.pt (best validation)
+    train_log.csv            step, epoch, lr, loss, data and step time, synthesis counts
+    val_log.csv              step, epoch, tumor and liver Dice on the validation cases
+    curves.png               loss and validation curves
+    ranks/rank_<r>.json      per process: the cases it trained on, its final weight checksum
+
+Distributed: started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), each process
+takes its share of every epoch through a ``DistributedSampler`` and gradients are averaged by
+``DistributedDataParallel``; backend ``nccl`` on GPUs, ``gloo`` on CPUs. Only rank 0 writes the
+shared files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import platform
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tumorsynth.errors import InputError, OptionError, TumorsynthError
+from tumorsynth.train.config import TrainConfig
+
+__all__ = ["DistInfo", "resolve_data", "train", "unwrap_user_error", "versions"]
+
+log = logging.getLogger(__name__)
+
+
+def _torch() -> Any:
+    try:
+        import monai  # noqa: F401
+        import torch
+    except ModuleNotFoundError:
+        raise OptionError("training needs PyTorch and MONAI: pip install 'tumorsynth[train]'") from None
+    return torch
+
+
+def versions() -> dict[str, str]:
+    """Versions of the software a run depends on (for the run record)."""
+    import numpy
+
+    out = {"python": platform.python_version(), "numpy": numpy.__version__}
+    for mod in ("tumorsynth", "torch", "monai", "scipy", "nibabel"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # a missing or odd module must not break the record
+            out[mod] = "unknown"
+    try:
+        import torch
+
+        out["cuda"] = str(torch.version.cuda)
+        out["cudnn"] = str(torch.backends.cudnn.version())
+    except Exception:
+        pass
+    return out
+
+
+def unwrap_user_error(exc: BaseException) -> TumorsynthError | None:
+    """The :class:`TumorsynthError` behind an exception MONAI wrapped (``applying transform``)."""
+    seen = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, TumorsynthError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# distributed
+
+
+@dataclass
+class DistInfo:
+    """Rank, world size and device of this process."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: Any = "cpu"
+    initialized: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def setup(cls, device: str = "auto") -> DistInfo:
+        """Read ``torchrun``'s environment; start the process group when there are several."""
+        torch = _torch()
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise OptionError(f"device '{device}': no CUDA GPU is visible; use --device cpu")
+        if device == "cuda":
+            device = f"cuda:{local}"
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        info = cls(rank=rank, world_size=world, local_rank=local, device=dev)
+        if world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if dev.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend=backend)
+            info.initialized = True
+        return info
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            import torch
+
+            if self.device.type == "cuda":
+                torch.distributed.barrier(device_ids=[self.device.index or 0])
+            else:
+                torch.distributed.barrier()
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        """Sum a list of numbers over all processes."""
+        if self.world_size == 1:
+            return list(values)
+        import torch
+
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(t)
+        return [float(v) for v in t.cpu()]
+
+    def close(self) -> None:
+        if self.initialized:
+            import torch
+
+            torch.distributed.destroy_process_group()
+            self.initialized = False
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+def resolve_data(cfg: TrainConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Training and validation case dictionaries of a configuration, and a description.
+
+    Validation cases are the real cases of the split's ``val`` list; the training cases depend
+    on the regime (real: the split's ``train`` cases; synthetic: the healthy CTs;
+    real+synthetic: both, each limited by ``max_real_cases`` / ``max_healthy_cases``).
+    Raises :class:`InputError` when the split names a case that the real data lack.
+    """
+    from tumorsynth.train.data import case_dicts, find_cases
+    from tumorsynth.train.splits import check_split, load_splits
+
+    real = [c for root in cfg.real for c in find_cases(root, layout=cfg.real_layout)]
+    healthy = [c for root in cfg.healthy for c in find_cases(root, layout=cfg.healthy_layout)]
+    for group, what in ((real, "real"), (healthy, "healthy")):
+        names = [c.name for c in group]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InputError(f"{what} datasets: case name(s) {', '.join(dup[:5])} occur in two datasets; "
+                             "rename them")
+    info: dict[str, Any] = {"n_real_found": len(real), "n_healthy_found": len(healthy)}
+    val_real: list[Any] = []
+    train_real = list(real)
+    if cfg.splits:
+        splits = load_splits(cfg.splits)
+        if cfg.fold >= len(splits):
+            raise OptionError(f"fold {cfg.fold}: {cfg.splits} has only {len(splits)} folds (0..{len(splits) - 1})")
+        split = splits[cfg.fold]
+        check_split(split, [c.name for c in real], source=str(cfg.splits), fold=cfg.fold)
+        tr, va = set(split["train"]), set(split["val"])
+        train_real = [c for c in real if c.name in tr]
+        val_real = [c for c in real if c.name in va]
+        info.update(splits=str(cfg.splits), fold=cfg.fold)
+    if cfg.max_real_cases is not None:
+        train_real = train_real[: int(cfg.max_real_cases)]
+    if cfg.max_healthy_cases is not None:
+        healthy = healthy[: int(cfg.max_healthy_cases)]
+    if cfg.regime == "real":
+        train_items = case_dicts(train_real, synth=False)
+    elif cfg.regime == "synthetic":
+        train_items = case_dicts(healthy, synth=True)
+    else:
+        train_items = case_dicts(train_real, synth=False) + case_dicts(healthy, synth=True)
+    val_items = case_dicts(val_real, synth=False)
+    if not train_items:
+        raise InputError(f"no training cases for regime '{cfg.regime}'; check the data paths and the split")
+    overlap = {d["name"] for d in train_items} & {d["name"] for d in val_items}
+    if overlap:
+        raise InputError(f"case(s) {', '.join(sorted(overlap)[:5])} are both trained and validated on; "
+                         "check the split and the datasets")
+    info.update(n_train=len(train_items), n_val=len(val_items),
+                train_cases=[d["name"] for d in train_items], val_cases=[d["name"] for d in val_items])
+    return train_items, val_items, info
+
+
+def check_synthesis_options(cfg: TrainConfig) -> None:
+    """Run the tumor transforms once on a small phantom so bad generator options fail now."""
+    if cfg.regime == "real":
+        return
+    import numpy as np
+    import torch
+    from monai.data import MetaTensor
+
+    from tumorsynth import make_phantom
+    from tumorsynth.monai import PrepareLiverd, RandTumord
+
+    ph = make_phantom(shape=(64, 64, 48), spacing_mm=(4.0, 4.0, 5.0), rng=0)
+    aff = torch.as_tensor(np.asarray(ph.affine, dtype=np.float64))
+    d = {"image": MetaTensor(torch.as_tensor(ph.ct.astype(np.float32))[None], affine=aff),
+         "label": MetaTensor(torch.as_tensor(ph.liver.astype(np.float32))[None], affine=aff),
+         "name": "phantom (options check)"}
+    t = RandTumord(("image", "label"), prob=1.0, presets=cfg.presets, **cfg.synth_overrides)
+    t.set_random_state(seed=0)
+    try:
+        t(PrepareLiverd(("image", "label"))(d))
+    except (TypeError, KeyError) as exc:
+        raise OptionError(f"synth_overrides {cfg.synth_overrides}: rejected by the generator ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# logs and curves
+
+
+class _Table:
+    """A CSV log kept in memory and rewritten atomically (trimmed to the resume step)."""
+
+    def __init__(self, path: Path, fields: list[str], *, keep_until_step: int | None) -> None:
+        self.path = path
+        self.fields = fields
+        self.rows: list[dict[str, Any]] = []
+        if keep_until_step is not None and path.is_file():
+            with path.open(newline="") as fh:
+                for row in csv.DictReader(fh):
+                    if int(float(row.get("step", 0) or 0)) <= keep_until_step:
+                        self.rows.append(row)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+    def write(self) -> None:
+        from tumorsynth.io import write_text_atomic
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
+        w.writeheader()
+        for r in self.rows:
+            w.writerow(r)
+        write_text_atomic(self.path, buf.getvalue())
+
+
+def plot_curves(train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]], path: Path) -> None:
+    """Loss (raw and smoothed) and validation Dice against the step, as a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError:  # pragma: no cover
+        log.warning("matplotlib is missing: no curves.png (pip install 'tumorsynth[train]')")
+        return
+    from tumorsynth.io import write_bytes_atomic
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    steps = [float(r["step"]) for r in train_rows]
+    loss = [float(r["loss"]) for r in train_rows]
+    ax = axes[0]
+    if steps:
+        ax.plot(steps, loss, lw=0.6, alpha=0.4, label="loss")
+        k = max(1, len(loss) // 50)
+        smooth = [sum(loss[max(0, i - k + 1): i + 1]) / len(loss[max(0, i - k + 1): i + 1]) for i in range(len(loss))]
+        ax.plot(steps, smooth, lw=1.5, label=f"mean of {k}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("Dice + CE loss")
+    ax.legend(loc="upper right")
+    ax = axes[1]
+    vs = [float(r["step"]) for r in val_rows]
+    for key, lab in (("tumor_dice", "tumor DSC"), ("liver_dice", "liver DSC")):
+        ys = [float(r[key]) if r.get(key) not in ("", None, "nan") else float("nan") for r in val_rows]
+        if vs:
+            ax.plot(vs, ys, marker="o", label=lab)
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation Dice")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def dice(pred: Any, gt: Any) -> float:
+    """Dice of two boolean tensors; NaN when both are empty."""
+    inter = float((pred & gt).sum())
+    s = float(pred.sum()) + float(gt.sum())
+    return 2.0 * inter / s if s > 0 else float("nan")
+
+
+def validate(model: Any, loader: Any, cfg: TrainConfig, device: Any) -> dict[str, float]:
+    """Sliding-window inference on this process's validation cases (on the resampled grid).
+
+    Returns sums and counts: ``tumor_sum``/``tumor_n`` over cases with a tumor,
+    ``liver_sum``/``liver_n`` over all cases.
+    """
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    out = {"tumor_sum": 0.0, "tumor_n": 0.0, "liver_sum": 0.0, "liver_n": 0.0}
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            img = batch["image"].to(device)
+            with _autocast(cfg, device):
+                logits = sliding_window_inference(
+                    img, roi_size=tuple(cfg.patch_size), sw_batch_size=int(cfg.sw_batch_size),
+                    predictor=model, overlap=float(cfg.sw_overlap), mode="gaussian",
+                )
+            pred = torch.argmax(logits, dim=1).cpu()
+            lab = batch["label"][:, 0].cpu().round().long()
+            for p, g in zip(pred, lab, strict=True):
+                out["liver_sum"] += dice(p >= 1, g >= 1)
+                out["liver_n"] += 1
+                if bool((g == 2).any()):
+                    out["tumor_sum"] += dice(p == 2, g == 2)
+                    out["tumor_n"] += 1
+    model.train()
+    return out
+
+
+@contextmanager
+def _autocast(cfg: TrainConfig, device: Any) -> Iterator[None]:
+    import torch
+
+    if cfg.amp and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        with torch.autocast(device_type="cuda", dtype=dtype):
+            yield
+    else:
+        yield
+
+
+# --------------------------------------------------------------------------------------------
+# the loop
+
+
+def _lr_lambda(total: int, warmup: int) -> Any:
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        span = max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
+
+    return f
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from tumorsynth.io import write_text_atomic
+
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def train(cfg: TrainConfig, *, preflight: bool = True) -> dict[str, Any]:
+    """Train one model as configured; resume from ``cfg.out/checkpoints/last.pt`` if present.
+
+    Everything a user can get wrong is checked before the first step: the configuration, the
+    data files and labels (``preflight``), the split, the checkpoint to resume or start from,
+    and the generator options. Returns the final summary (also written to ``run.json``).
+
+    Example:
+        >>> from tumorsynth.train import TrainConfig, train  # doctest: +SKIP
+        >>> cfg = TrainConfig(healthy=["btcv.csv"], real=["LiTS"], splits="splits.json",
+        ...                   fold=0, regime="synthetic", out="runs/unet_syn_f0")  # doctest: +SKIP
+        >>> summary = train(cfg)  # doctest: +SKIP
+    """
+    cfg.validate()
+    dist = DistInfo.setup(cfg.device)
+    try:
+        return _train(cfg, dist, preflight=preflight)
+    finally:
+        dist.close()
+
+
+def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, Any]:
+    torch = _torch()
+    from monai.data import CacheDataset, DataLoader
+    from monai.losses import DiceCELoss
+    from tqdm.auto import tqdm
+
+    from tumorsynth.train.data import build_train_transforms, build_val_transforms, check_cases
+    from tumorsynth.train.models import (
+        build_model,
+        load_checkpoint,
+        model_spec,
+        save_checkpoint,
+        state_checksum,
+    )
+
+    out = Path(cfg.out)
+    ckpt_dir = out / "checkpoints"
+    last_path = ckpt_dir / "last.pt"
+    rank, world, device = dist.rank, dist.world_size, dist.device
+
+    # ---- checks before anything heavy -------------------------------------------------
+    train_items, val_items, data_info = resolve_data(cfg)
+    spec = model_spec(cfg)
+    resume_ckpt = None
+    if cfg.resume and last_path.is_file():
+        resume_ckpt = load_checkpoint(last_path, expect_spec=spec)
+    init_ckpt = None
+    if resume_ckpt is None and cfg.init_from:
+        init_ckpt = load_checkpoint(cfg.init_from, expect_spec=spec)
+    if preflight:
+        check_cases(train_items + val_items, read_labels=True, workers=max(1, cfg.cache_workers))
+    check_synthesis_options(cfg)
+
+    # ---- seeds: the training process itself (recorded in run.json) ------------------------
+    torch.manual_seed(cfg.seed)
+    synth = cfg.regime != "real"
+
+    # ---- data ---------------------------------------------------------------------------
+    train_tf = build_train_transforms(cfg, synth=synth)
+    val_tf = build_val_transforms(cfg)
+    try:
+        train_ds = CacheDataset(train_items, transform=train_tf, cache_rate=cfg.cache_rate,
+                                num_workers=max(1, cfg.cache_workers),
+                                progress=bool(cfg.progress and dist.is_main))
+        my_val = val_items[rank::world]
+        val_ds = CacheDataset(my_val, transform=val_tf, cache_rate=cfg.cache_rate,
+                              num_workers=max(1, cfg.cache_workers), progress=False)
+    except Exception as exc:
+        user = unwrap_user_error(exc)
+        if user is not None:
+            raise user from None
+        raise
+    if world > 1:
+        sampler: Any = torch.utils.data.DistributedSampler(
+            train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=False)
+    else:
+        sampler = None
+    steps_per_epoch = math.ceil(math.ceil(len(train_ds) / world) / cfg.batch_size)
+    total_steps = cfg.max_epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, int(cfg.max_steps))
+    warmup = min(cfg.warmup_epochs * steps_per_epoch, max(0, total_steps // 2))
+
+    # ---- model and optimizer --------------------------------------------------------------
+    net = build_model(spec, checkpointing=cfg.swin_checkpointing).to(device)
+    if init_ckpt is not None:
+        net.load_state_dict(init_ckpt["model"])
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total_steps, warmup))
+    step, epoch, best = 0, 0, -1.0
+    if resume_ckpt is not None:
+        net.load_state_dict(resume_ckpt["model"])
+        opt.load_state_dict(resume_ckpt["optimizer"])
+        sched.load_state_dict(resume_ckpt["scheduler"])
+        step, epoch, best = int(resume_ckpt["step"]), int(resume_ckpt["epoch"]), float(resume_ckpt["best"])
+        if dist.is_main:
+            log.info("resuming %s at step %d (epoch %d)", out, step, epoch)
+    model = net
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+
+    # ---- records ----------------------------------------------------------------------------
+    train_log = _Table(out / "train_log.csv",
+                       ["step", "epoch", "lr", "loss", "data_s", "step_s", "synthesized", "no_room"],
+                       keep_until_step=step if resume_ckpt is not None else None)
+    val_log = _Table(out / "val_log.csv", ["step", "epoch", "tumor_dice", "liver_dice", "n_cases"],
+                     keep_until_step=step if resume_ckpt is not None else None)
+    record: dict[str, Any] = {
+        "tumorsynth": versions().get("tumorsynth"),
+        "status": "running",
+        "started": _now(),
+        "config": cfg.to_dict(),
+        "model_spec": spec,
+        "seeds": {
+            "seed": cfg.seed,
+            "torch_manual_seed": cfg.seed,
+            "sampler": "DistributedSampler(seed=seed), set_epoch(epoch)" if world > 1
+            else "RandomSampler(torch.Generator seeded with seed*100003 + epoch)",
+            "transforms": "monai.data.DataLoader seeds every random transform per epoch from a "
+                          "torch.Generator seeded with (seed*100003 + epoch)*1009 + rank",
+        },
+        "versions": versions(),
+        "world_size": world,
+        "device": str(device),
+        "host": socket.gethostname(),
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "warmup_steps": warmup,
+        "resumed_from_step": step if resume_ckpt is not None else None,
+        "data": data_info,
+    }
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "run.json", record)
+
+    def payload() -> dict[str, Any]:
+        return {
+            "model_spec": spec, "model": net.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "step": step, "epoch": epoch, "best": best,
+            "config": cfg.to_dict(),
+            "preprocessing": {"spacing_mm": list(cfg.spacing_mm), "hu_window": list(cfg.hu_window),
+                              "patch_size": list(cfg.patch_size), "sw_overlap": cfg.sw_overlap,
+                              "sw_batch_size": cfg.sw_batch_size,
+                              "tumor_margin_mm": cfg.tumor_margin_mm},
+        }
+
+    # ---- loop --------------------------------------------------------------------------------
+    seen: set[str] = set()
+    counts: Counter[str] = Counter()
+    bar = tqdm(total=total_steps, initial=step, disable=not (cfg.progress and dist.is_main),
+               desc=f"train {cfg.model} {cfg.regime}", unit="step", dynamic_ncols=True)
+    val_loader = DataLoader(val_ds, batch_size=1, num_workers=0)
+    model.train()
+    last_loss = float("nan")
+    while step < total_steps:
+        gen = torch.Generator()
+        gen.manual_seed((cfg.seed * 100003 + epoch) * 1009 + rank)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
+                            sampler=sampler, num_workers=cfg.num_workers, generator=gen,
+                            pin_memory=device.type == "cuda", drop_last=False)
+        t0 = time.perf_counter()
+        for batch in loader:
+            t_data = time.perf_counter() - t0
+            img = batch["image"].to(device, non_blocking=True)
+            lab = batch["label"].to(device, non_blocking=True)
+            seen.update(str(n) for n in batch["name"])
+            status = Counter(batch.get("tumor_params_status", []))
+            counts.update(status)
+            opt.zero_grad(set_to_none=True)
+            with _autocast(cfg, device):
+                loss = loss_fn(model(img), lab)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), float(cfg.grad_clip))
+            opt.step()
+            sched.step()
+            step += 1
+            last_loss = float(loss.detach())
+            if dist.is_main and (step % cfg.log_every == 0 or step == total_steps):
+                train_log.add({"step": step, "epoch": epoch, "lr": f"{sched.get_last_lr()[0]:.6g}",
+                               "loss": f"{last_loss:.6f}", "data_s": f"{t_data:.4f}",
+                               "step_s": f"{time.perf_counter() - t0:.4f}",
+                               "synthesized": status.get("synthesized", 0),
+                               "no_room": status.get("no_room", 0)})
+            bar.update(1)
+            bar.set_postfix(loss=f"{last_loss:.4f}", best=f"{best:.3f}" if best >= 0 else "-")
+            t0 = time.perf_counter()
+            if step >= total_steps:
+                break
+        epoch += 1
+        finished = step >= total_steps
+        # ---- validation ----------------------------------------------------------------
+        if val_items and (epoch % cfg.val_every == 0 or finished):
+            sums = validate(net, val_loader, cfg, device)
+            ts, tn, ls, ln = dist.all_sum([sums["tumor_sum"], sums["tumor_n"], sums["liver_sum"], sums["liver_n"]])
+            tumor = ts / tn if tn else float("nan")
+            liver = ls / ln if ln else float("nan")
+            score = tumor if tn else liver
+            if dist.is_main:
+                val_log.add({"step": step, "epoch": epoch, "tumor_dice": f"{tumor:.5f}",
+                             "liver_dice": f"{liver:.5f}", "n_cases": int(ln)})
+                log.info("step %d: validation tumor DSC %.4f, liver DSC %.4f", step, tumor, liver)
+            if score == score and score > best:
+                best = score
+                if dist.is_main:
+                    save_checkpoint(ckpt_dir / "best.pt", payload())
+        # ---- checkpoint and logs ---------------------------------------------------------
+        if dist.is_main:
+            save_checkpoint(last_path, payload())
+            train_log.write()
+            val_log.write()
+            if finished or (val_items and epoch % cfg.val_every == 0):
+                plot_curves(train_log.rows, val_log.rows, out / "curves.png")
+        dist.barrier()
+    bar.close()
+
+    # ---- final records ----------------------------------------------------------------------
+    checksum = state_checksum(net.state_dict())
+    rank_record = {"rank": rank, "world_size": world, "cases_seen": sorted(seen),
+                   "weights_sha256": checksum, "synthesis": dict(counts), "steps": step}
+    _write_json(out / "ranks" / f"rank_{rank}.json", rank_record)
+    if dist.is_main:
+        if not (ckpt_dir / "best.pt").is_file():
+            save_checkpoint(ckpt_dir / "best.pt", payload())
+        if not (out / "curves.png").is_file():
+            plot_curves(train_log.rows, val_log.rows, out / "curves.png")
+        losses = [float(r["loss"]) for r in train_log.rows]
+        record.update(status="finished", finished=_now(), steps=step, epochs=epoch,
+                      best_val=best if best >= 0 else None, final_loss=last_loss,
+                      first_losses=losses[:5], last_losses=losses[-5:],
+                      weights_sha256=checksum, synthesis=dict(counts))
+        _write_json(out / "run.json", record)
+    dist.barrier()
+    return record
