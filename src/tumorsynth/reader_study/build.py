@@ -510,7 +510,7 @@ def build_study(
             "windows": list(DEFAULT_WINDOWS),
             "answers": list(store.ANSWERS),
             "orientation": "RAS",
-            "note": "Truth, seed and sources are under owner/ (never served, never exported).",
+            "note": "The answer key and the build record are under owner/ (never served, never exported).",
         }
         n_real_out = sum(e.truth == "real" for e in ordered)
         build = {

@@ -109,8 +109,9 @@ def import_sheet(study_dir: str | os.PathLike[str], sheet: str | os.PathLike[str
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot read answer sheet ({exc})") from None
-    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else ",", delimiters=",;\t")
-    reader_csv = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = text.splitlines()[0] if text else ""
+    delimiter = max(",;\t", key=header.count)  # spreadsheets save with ',' ';' or tab
+    reader_csv = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     fields = [f.strip().lower() for f in (reader_csv.fieldnames or [])]
     if "case_id" not in fields or "answer" not in fields:
         raise InputError(f"{p}: answer sheet needs the columns case_id and answer; use the sheet made by `study export`")

@@ -51,6 +51,9 @@ class StudyPaths:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def manifest(self) -> Path:
         return self.root / "study.json"

@@ -6,7 +6,7 @@
   const TOKEN_KEY = "tumorsynth-reader-token";
   const $ = (id) => document.getElementById(id);
   const state = {
-    token: null, me: null, cases: [], index: 0, vol: null, view: "axial",
+    token: null, me: null, cases: [], index: -1, vol: null, commentDirty: false, view: "axial",
     slice: { axial: 0, coronal: 0, sagittal: 0 }, ww: 400, wl: 50, lut: null,
     openedAt: 0, cache: new Map(), saving: 0, pendingConf: null,
   };
@@ -173,6 +173,7 @@
     state.pendingConf = a ? a.confidence : null;
     showConfidence();
     $("comment").value = a ? a.comment || "" : "";
+    state.commentDirty = false;
     setStatus(a ? "Saved answer: " + a.answer : "Not answered yet", a ? "ok" : "");
   }
 
@@ -223,9 +224,11 @@
     }
   }
 
+  // Save an edited comment (on leaving the text box or the case); only after the reader typed.
   async function flushComment() {
-    const c = state.cases[state.index];
-    if (!c || !c.answer) return;
+    const c = state.index >= 0 ? state.cases[state.index] : null;
+    if (!c || !c.answer || !state.commentDirty) return;
+    state.commentDirty = false;
     if (($("comment").value || "") !== (c.answer.comment || "")) await save(c.answer.answer);
   }
 
@@ -318,6 +321,7 @@
         else setStatus("Choose real, synthetic or unsure to save", "pending");
       });
     }
+    $("comment").addEventListener("input", () => { state.commentDirty = true; });
     $("comment").addEventListener("blur", () => { flushComment(); });
     $("prev").addEventListener("click", () => openCase(state.index - 1));
     $("next").addEventListener("click", () => openCase(state.index + 1));
