@@ -184,3 +184,25 @@ def test_cli_bad_paths(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     err = run_error(["evaluate", str(tmp_path / "empty"), str(gt_dir), "-o", str(tmp_path / "e")], capsys)
     assert "no prediction NIfTI files" in err
+
+
+def test_select_cases_by_list_and_split(tmp_path, capsys):
+    pred_dir, gt_dir, _ = make_folders(tmp_path)
+    (pred_dir / "liver_1.nii.gz").unlink()  # fold's validation cases are liver_2 and liver_3
+    split = tmp_path / "splits_final.json"
+    split.write_text(json.dumps([{"train": ["liver_2", "liver_3"], "val": ["liver_1"]},
+                                 {"train": ["liver_1"], "val": ["liver_2", "liver_3"]}]))
+    s = evaluate_folder(pred_dir, gt_dir, None, cases=["liver_2", "liver_3.nii.gz"], n_bootstrap=10)
+    assert s["n_cases"] == 2 and s["metrics"]["tumor_dsc"]["mean"] == 1.0
+    out = tmp_path / "e"
+    assert main(["evaluate", str(pred_dir), str(gt_dir), "-o", str(out), "--split", str(split), "--fold", "1"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n_cases"] == 2
+    capsys.readouterr()
+    err = run_error(["evaluate", str(pred_dir), str(gt_dir), "-o", str(out), "--split", str(split), "--fold", "0"], capsys)
+    assert "liver_1.nii.gz" in err and "no prediction" in err
+    err = run_error(["evaluate", str(pred_dir), str(gt_dir), "-o", str(out), "--cases", "liver_9"], capsys)
+    assert "liver_9" in err and "no ground truth" in err
+    err = run_error(["evaluate", str(pred_dir), str(gt_dir), "-o", str(out), "--split", str(split)], capsys)
+    assert "--fold" in err
+    err = run_error(["evaluate", str(pred_dir), str(gt_dir), "-o", str(out), "--split", str(split), "--fold", "7"], capsys)
+    assert "folds 0..1" in err

@@ -45,6 +45,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the CI (default 2000)")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level of the CI (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    sel = p.add_argument_group("select cases (folders only; default: every ground-truth case)")
+    sel.add_argument("--cases", metavar="NAME,...", help="comma-separated case names to evaluate")
+    sel.add_argument("--split", metavar="FILE", help="nnU-Net style split JSON; evaluate one fold's 'val' cases")
+    sel.add_argument("--fold", type=int, metavar="K", help="the fold of --split")
     p.set_defaults(func=run_evaluate)
 
     r = subparsers.add_parser(
@@ -69,6 +73,24 @@ def _fmt(stats: dict[str, Any]) -> str:
     return f"{100 * mean:.2f}%{ci} (n={stats.get('n')})"
 
 
+def _selected_cases(args: argparse.Namespace) -> list[str] | None:
+    from tumorsynth.errors import OptionError
+    from tumorsynth.evaluate import split_cases
+
+    if args.split is not None and args.cases is not None:
+        raise OptionError("--cases and --split: give one of them")
+    if (args.split is None) != (args.fold is None):
+        raise OptionError("--split and --fold go together, e.g. --split splits_final.json --fold 0")
+    if args.split is not None:
+        return split_cases(args.split, args.fold)
+    if args.cases is not None:
+        names = [c.strip() for c in args.cases.split(",") if c.strip()]
+        if not names:
+            raise OptionError(f"--cases {args.cases!r}: expected comma-separated case names")
+        return names
+    return None
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """``tumorsynth evaluate PRED GT -o OUT``."""
     from tumorsynth.errors import InputError, OptionError
@@ -85,10 +107,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not math.isfinite(args.tolerance_mm) or args.tolerance_mm < 0:
         raise OptionError(f"--tolerance-mm {args.tolerance_mm}: expected a number >= 0")
     common = {"tolerance_mm": args.tolerance_mm, "connectivity": args.connectivity}
+    cases = _selected_cases(args)
     if pred.is_dir() and gt.is_dir():
         summary = evaluate_folder(
-            pred, gt, args.output, n_bootstrap=args.bootstrap, alpha=args.alpha, seed=args.seed, **common
+            pred, gt, args.output, n_bootstrap=args.bootstrap, alpha=args.alpha, seed=args.seed,
+            cases=cases, **common,
         )
+    elif cases is not None:
+        raise OptionError("--cases/--split select cases of folders; PRED and GT are files")
     elif pred.is_file() and gt.is_file():
         summary = evaluate_files(pred, gt, args.output, **common)
     else:

@@ -18,7 +18,13 @@ See ``docs/evaluation.md`` for the conventions.
 from __future__ import annotations
 
 from tumorsynth.evaluate.case import LABELS, evaluate_case
-from tumorsynth.evaluate.folder import case_key, evaluate_files, evaluate_folder, pair_cases
+from tumorsynth.evaluate.folder import (
+    case_key,
+    evaluate_files,
+    evaluate_folder,
+    pair_cases,
+    split_cases,
+)
 from tumorsynth.evaluate.report import collect_experiment, read_experiment, table5
 
 __all__ = [
@@ -30,5 +36,6 @@ __all__ = [
     "evaluate_folder",
     "pair_cases",
     "read_experiment",
+    "split_cases",
     "table5",
 ]

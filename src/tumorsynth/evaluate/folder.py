@@ -22,7 +22,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "evaluate_folder",
     "list_nifti",
     "pair_cases",
+    "split_cases",
     "summarize",
 ]
 
@@ -99,11 +100,18 @@ def list_nifti(folder: str | os.PathLike[str], *, what: str) -> list[Path]:
     return files
 
 
-def pair_cases(pred_files: Sequence[Path], gt_files: Sequence[Path]) -> list[tuple[str, Path, Path]]:
+def pair_cases(
+    pred_files: Sequence[Path],
+    gt_files: Sequence[Path],
+    *,
+    cases: Iterable[str] | None = None,
+) -> list[tuple[str, Path, Path]]:
     """Pair predictions with ground truths by :func:`case_key`; ``[(case, pred, gt), ...]``.
 
-    Every ground truth needs a prediction (else :class:`InputError` listing the missing cases);
-    predictions without a ground truth are ignored with a warning.
+    ``cases`` (names or file names, compared by :func:`case_key`) restricts the evaluation to
+    those ground-truth cases, for example the validation cases of one fold; each must exist.
+    Every selected ground truth needs a prediction (else :class:`InputError` listing the
+    missing cases); predictions without a selected ground truth are ignored with a warning.
     """
     def index(files: Sequence[Path], what: str) -> dict[str, Path]:
         out: dict[str, Path] = {}
@@ -118,6 +126,18 @@ def pair_cases(pred_files: Sequence[Path], gt_files: Sequence[Path]) -> list[tup
 
     preds = index(pred_files, "prediction")
     gts = index(gt_files, "ground-truth")
+    if cases is not None:
+        wanted = list(dict.fromkeys(case_key(c) for c in cases))
+        if not wanted:
+            raise OptionError("cases: the list of cases to evaluate is empty")
+        unknown = [k for k in wanted if k not in gts]
+        if unknown:
+            where = Path(gt_files[0]).parent if gt_files else "the ground-truth folder"
+            raise InputError(
+                f"{where}: no ground truth for {len(unknown)} selected case(s) ({', '.join(unknown[:5])}"
+                f"{', ...' if len(unknown) > 5 else ''}); check the case names or the split file"
+            )
+        gts = {k: gts[k] for k in wanted}
     missing = [k for k in gts if k not in preds]
     if missing:
         shown = ", ".join(gts[k].name for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
@@ -321,8 +341,12 @@ def evaluate_folder(
     alpha: float = 0.05,
     seed: int = 0,
     meta: Mapping[str, Any] | None = None,
+    cases: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every ground-truth case of ``gt_dir`` against its prediction in ``pred_dir``.
+
+    ``cases`` restricts the evaluation to some ground-truth cases (see :func:`pair_cases`),
+    for example a fold's validation cases from :func:`split_cases`.
 
     Files pair by :func:`case_key`; each pair must share shape and affine (else
     :class:`InputError`); labels must be 0, 1, 2. Writes ``cases.csv``, ``lesions.csv`` and
@@ -335,12 +359,43 @@ def evaluate_folder(
         >>> s["metrics"]["tumor_dsc"]["mean"]  # doctest: +SKIP
         0.5981
     """
-    pairs = pair_cases(list_nifti(pred_dir, what="prediction"), list_nifti(gt_dir, what="ground-truth"))
+    pairs = pair_cases(
+        list_nifti(pred_dir, what="prediction"), list_nifti(gt_dir, what="ground-truth"), cases=cases
+    )
     return _run(
         pairs, out_dir, tolerance_mm=tolerance_mm, connectivity=connectivity,
         n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, meta=meta,
         sources={"pred": str(pred_dir), "gt": str(gt_dir)},
     )
+
+
+def split_cases(split_file: str | os.PathLike[str], fold: int, *, part: str = "val") -> list[str]:
+    """The case names of one fold of an nnU-Net style split file.
+
+    The file is a JSON list with one ``{"train": [...], "val": [...]}`` per fold (or an object
+    with such a list under ``"folds"``), as written by ``tumorsynth.train.splits``.
+
+    Example:
+        >>> split_cases("splits_final.json", 0)  # doctest: +SKIP
+        ['liver_10', 'liver_17', ...]
+    """
+    p = Path(split_file)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{p}: split file not found; check the path") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{p}: not a JSON split file ({str(exc).splitlines()[0][:80]})") from None
+    if isinstance(data, dict) and "folds" in data:
+        data = data["folds"]
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise InputError(f"{p}: expected a list of folds [{{'train': [...], 'val': [...]}}, ...]")
+    if not 0 <= int(fold) < len(data):
+        raise OptionError(f"fold {fold}: {p} has folds 0..{len(data) - 1}")
+    names = data[int(fold)].get(part)
+    if not isinstance(names, list) or not names:
+        raise InputError(f"{p}: fold {fold} has no '{part}' case list")
+    return [str(n) for n in names]
 
 
 def evaluate_files(
