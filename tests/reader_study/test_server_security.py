@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from tumorsynth.reader_study.layout import StudyPaths  # noqa: E402
+from tumorsynth.reader_study.layout import StudyPaths
 
 
 def counts(study_dir: Path) -> tuple[int, int]:

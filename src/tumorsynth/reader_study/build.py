@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from tumorsynth.errors import InputError, OptionError, OutputExistsError
+from tumorsynth.errors import InputError, OptionError, OutputExistsError, TumorsynthError
 from tumorsynth.reader_study import store
 from tumorsynth.reader_study.layout import FORMAT_NAME, FORMAT_VERSION, StudyPaths
 
@@ -142,14 +142,14 @@ def _scan_folder(folder: Path, kind: str) -> list[CaseInput]:
     for stem, path in sorted(by_stem.items()):
         m = re.fullmatch(r"volume-(\d+)", stem)
         if m:  # LiTS
-            lab = by_stem.get(f"segmentation-{m.group(1)}")
-            cases.append(CaseInput(path, lab))
-            used.update({path} | ({lab} if lab else set()))
+            seg = by_stem.get(f"segmentation-{m.group(1)}")
+            cases.append(CaseInput(path, seg))
+            used.update({path} | ({seg} if seg else set()))
     for stem, path in sorted(by_stem.items()):
         if path in used or stem.startswith("segmentation-") or stem.endswith(_LABEL_SUFFIXES):
             continue
-        lab = next((by_stem[stem + s] for s in _LABEL_SUFFIXES if stem + s in by_stem), None)
-        cases.append(CaseInput(path, lab))
+        mask = next((by_stem[stem + s] for s in _LABEL_SUFFIXES if stem + s in by_stem), None)
+        cases.append(CaseInput(path, mask))
     return cases
 
 
@@ -307,8 +307,11 @@ def _load_synthesized(
             "or put NAME_liver.nii.gz beside it"
         )
     ct, liver = load_case(case.ct, case.label, liver_label=liver_label)
-    new_ct, label, params = synthesize(np.asarray(ct.data), liver, ct.spacing_mm, preset=preset,
-                                       rng=entry.synth_seed)
+    try:
+        new_ct, label, params = synthesize(np.asarray(ct.data), liver, ct.spacing_mm, preset=preset,
+                                           rng=entry.synth_seed)
+    except TumorsynthError as exc:  # name the case: a study has many
+        raise type(exc)(f"{case.ct}: {exc}") from None
     params_json = params.to_json() if hasattr(params, "to_json") else json.dumps(params)
     return np.asarray(new_ct), np.asarray(label, dtype=np.uint8), ct.affine, liver, params_json
 

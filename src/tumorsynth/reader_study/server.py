@@ -110,10 +110,9 @@ class _VolumeCache:
         return payload
 
     def _load(self, case_id: str) -> bytes:
-        import nibabel as nib
+        from tumorsynth.io import load_nifti
 
-        img = nib.load(str(self.paths.case_file(case_id)))
-        data = np.asarray(img.dataobj)
+        data = np.asarray(load_nifti(self.paths.case_file(case_id), what="case").data)
         arr = np.clip(np.rint(data), -32768, 32767) if data.dtype != np.int16 else data
         zyx = np.ascontiguousarray(np.asarray(arr).transpose(2, 1, 0), dtype="<i2")
         return gzip.compress(zyx.tobytes(), compresslevel=1, mtime=0)
