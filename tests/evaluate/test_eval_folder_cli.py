@@ -206,3 +206,14 @@ def test_select_cases_by_list_and_split(tmp_path, capsys):
     assert "--fold" in err
     err = run_error(["evaluate", str(pred_dir), str(gt_dir), "-o", str(out), "--split", str(split), "--fold", "7"], capsys)
     assert "folds 0..1" in err
+
+
+def test_parallel_workers_give_identical_results(tmp_path):
+    pred_dir, gt_dir, _ = make_folders(tmp_path)
+    one = evaluate_folder(pred_dir, gt_dir, tmp_path / "e1", n_bootstrap=50)
+    two = evaluate_folder(pred_dir, gt_dir, tmp_path / "e2", n_bootstrap=50, workers=2)
+    assert (tmp_path / "e1" / "cases.csv").read_text() == (tmp_path / "e2" / "cases.csv").read_text()
+    assert one["metrics"] == two["metrics"] and one["detection"] == two["detection"]
+    (pred_dir / "liver_3.nii.gz").write_bytes(b"not a nifti")
+    with pytest.raises(InputError, match="liver_3"):
+        evaluate_folder(pred_dir, gt_dir, None, workers=2)

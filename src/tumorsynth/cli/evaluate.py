@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the CI (default 2000)")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level of the CI (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("-j", "--workers", type=int, default=1, help="cases evaluated in parallel processes (default 1)")
     sel = p.add_argument_group("select cases (folders only; default: every ground-truth case)")
     sel.add_argument("--cases", metavar="NAME,...", help="comma-separated case names to evaluate")
     sel.add_argument("--split", metavar="FILE", help="nnU-Net style split JSON; evaluate one fold's 'val' cases")
@@ -111,7 +112,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if pred.is_dir() and gt.is_dir():
         summary = evaluate_folder(
             pred, gt, args.output, n_bootstrap=args.bootstrap, alpha=args.alpha, seed=args.seed,
-            cases=cases, **common,
+            cases=cases, workers=args.workers, **common,
         )
     elif cases is not None:
         raise OptionError("--cases/--split select cases of folders; PRED and GT are files")

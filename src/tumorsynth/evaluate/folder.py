@@ -22,7 +22,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,29 @@ def _evaluate_pair(pred_path: Path, gt_path: Path, *, tolerance_mm: float, conne
     )
 
 
+def _results(
+    pairs: Sequence[tuple[str, Path, Path]], *, tolerance_mm: float, connectivity: int, workers: int
+) -> Iterator[tuple[str, Path, Path, dict[str, Any]]]:
+    """Per-case results in the order of ``pairs``, from ``workers`` processes."""
+    kw: dict[str, Any] = {"tolerance_mm": tolerance_mm, "connectivity": connectivity}
+    if workers <= 1 or len(pairs) <= 1:
+        for key, p, g in pairs:
+            yield key, p, g, _evaluate_pair(p, g, **kw)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+    with ProcessPoolExecutor(max_workers=min(workers, len(pairs)), mp_context=ctx) as pool:
+        futures = [pool.submit(_evaluate_pair, p, g, **kw) for _, p, g in pairs]
+        try:
+            for (key, p, g), fut in zip(pairs, futures, strict=True):
+                yield key, p, g, fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
 def _stats(values: Sequence[float], *, rng: np.random.Generator, n_bootstrap: int, alpha: float) -> dict[str, Any]:
     v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
     if v.size == 0:
@@ -283,6 +306,7 @@ def _run(
     seed: int,
     meta: Mapping[str, Any] | None,
     sources: Mapping[str, str],
+    workers: int = 1,
 ) -> dict[str, Any]:
     from tumorsynth.io import write_text_atomic
 
@@ -293,8 +317,11 @@ def _run(
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     lesion_rows: list[dict[str, Any]] = []
-    for i, (key, pred_path, gt_path) in enumerate(pairs, 1):
-        res = _evaluate_pair(pred_path, gt_path, tolerance_mm=tolerance_mm, connectivity=connectivity)
+    if int(workers) < 1:
+        raise OptionError(f"workers={workers!r}: expected a positive number of processes")
+    for i, (key, pred_path, gt_path, res) in enumerate(
+        _results(pairs, tolerance_mm=tolerance_mm, connectivity=connectivity, workers=int(workers)), 1
+    ):
         lesions = res.pop("lesions")
         rows.append({"case": key, **res, "pred_file": pred_path.name, "gt_file": gt_path.name})
         lesion_rows.extend({"case": key, "lesion": j, **le} for j, le in enumerate(lesions, 1))
@@ -342,11 +369,13 @@ def evaluate_folder(
     seed: int = 0,
     meta: Mapping[str, Any] | None = None,
     cases: Iterable[str] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Evaluate every ground-truth case of ``gt_dir`` against its prediction in ``pred_dir``.
 
     ``cases`` restricts the evaluation to some ground-truth cases (see :func:`pair_cases`),
-    for example a fold's validation cases from :func:`split_cases`.
+    for example a fold's validation cases from :func:`split_cases`. ``workers > 1`` evaluates
+    cases in that many processes (results and outputs are identical).
 
     Files pair by :func:`case_key`; each pair must share shape and affine (else
     :class:`InputError`); labels must be 0, 1, 2. Writes ``cases.csv``, ``lesions.csv`` and
@@ -365,7 +394,7 @@ def evaluate_folder(
     return _run(
         pairs, out_dir, tolerance_mm=tolerance_mm, connectivity=connectivity,
         n_bootstrap=n_bootstrap, alpha=alpha, seed=seed, meta=meta,
-        sources={"pred": str(pred_dir), "gt": str(gt_dir)},
+        sources={"pred": str(pred_dir), "gt": str(gt_dir)}, workers=workers,
     )
 
 
