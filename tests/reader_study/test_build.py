@@ -195,3 +195,30 @@ def test_with_the_real_generator(tmp_path: Path) -> None:
     lab = nib.load(str(res.study_dir / syn["label"]))
     assert (np.asarray(lab.dataobj) == 2).any()
     assert re.fullmatch(r"[0-9a-f]{10}", res.case_ids[0])
+
+
+def test_find_cases_dataset_layouts(tmp_path: Path) -> None:
+    lits = tmp_path / "lits"
+    lits.mkdir()
+    for n in (0, 1):
+        (lits / f"volume-{n}.nii").write_bytes(b"")
+        (lits / f"segmentation-{n}.nii").write_bytes(b"")
+    found = find_cases(lits)
+    assert [(c.ct.name, c.label.name) for c in found] == [
+        ("volume-0.nii", "segmentation-0.nii"), ("volume-1.nii", "segmentation-1.nii")]
+    msd = tmp_path / "Task03_Liver"
+    (msd / "imagesTr").mkdir(parents=True)
+    (msd / "labelsTr").mkdir()
+    for n in (3, 4):
+        (msd / "imagesTr" / f"liver_{n}.nii.gz").write_bytes(b"")
+        (msd / "labelsTr" / f"liver_{n}.nii.gz").write_bytes(b"")
+    (msd / "imagesTr" / "._liver_3.nii.gz").write_bytes(b"")  # macOS litter is ignored
+    found = find_cases(msd)
+    assert [c.ct.name for c in found] == ["liver_3.nii.gz", "liver_4.nii.gz"]
+    assert all(c.label is not None and c.label.parent.name == "labelsTr" for c in found)
+    lst = tmp_path / "cases.tsv"
+    lst.write_text("ct\tlabel\nlits/volume-0.nii\tlits/segmentation-0.nii\n")
+    assert find_cases(lst)[0].label == lits / "segmentation-0.nii"
+    lst.write_text("lits/volume-0.nii,lits/missing.nii\n")
+    with pytest.raises(InputError, match=r"cases.tsv:1: .*missing.nii not found"):
+        find_cases(lst)

@@ -78,13 +78,13 @@ def _answer_all(study) -> dict[str, list[str]]:
     with store.connect(db) as conn:
         alice = store.get_reader(conn, "alice")
         bob = store.get_reader(conn, "bob")
-        for c in syn:
-            store.save_answer(conn, alice, c, "synthetic", confidence=4)
+        for c, secs in zip(syn, (10.0, 40.0, 20.0), strict=True):
+            store.save_answer(conn, alice, c, "synthetic", confidence=4, seconds=secs)
             store.save_answer(conn, bob, c, "synthetic")
         store.save_answer(conn, alice, real[0], "real")
         store.save_answer(conn, alice, real[1], "real")
         store.save_answer(conn, alice, real[2], "unsure", comment="hard")
-        store.save_answer(conn, bob, real[0], "synthetic")
+        store.save_answer(conn, bob, real[0], "synthetic", confidence=2)
         store.save_answer(conn, bob, real[1], "synthetic")
     return {"syn": syn, "real": real}
 
@@ -103,6 +103,9 @@ def test_report_of_a_study(fresh_study, tmp_path) -> None:
     assert b["unsure_wrong"]["accuracy"]["value"] == pytest.approx(0.6)
     assert b["unsure_wrong"]["sensitivity"]["value"] == 1.0
     assert b["unsure_wrong"]["specificity"]["value"] == 0.0
+    assert a["median_seconds"] == 20.0 and math.isnan(b["median_seconds"])
+    assert a["mean_confidence_correct"] == 4.0 and math.isnan(a["mean_confidence_wrong"])
+    assert b["mean_confidence_wrong"] == 2.0
     pooled = rep["pooled"]
     assert pooled["unsure_wrong"]["accuracy"]["k"] == 8 and pooled["unsure_wrong"]["accuracy"]["n"] == 11
     (pair,) = rep["pairs"]
@@ -119,7 +122,7 @@ def test_report_of_a_study(fresh_study, tmp_path) -> None:
     written = write_report(fresh_study.study_dir, out)
     assert set(written) == {"markdown", "readers_csv", "pairs_csv", "cases_csv", "json", "chart"}
     md = written["markdown"].read_text()
-    assert "83.3% (5/6;" in md and "60.0% (3/5;" in md
+    assert "83.3% (5/6;" in md and "60.0% (3/5;" in md and "| 20 s | 4.0 / n/a |" in md
     rows = list(csv.DictReader(written["readers_csv"].open()))
     alice_wrong = next(r for r in rows if r["reader"] == "alice" and r["mode"] == "unsure_wrong")
     assert float(alice_wrong["accuracy"]) == pytest.approx(5 / 6, abs=1e-6)

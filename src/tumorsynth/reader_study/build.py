@@ -513,6 +513,8 @@ def build_study(
             "windows": list(DEFAULT_WINDOWS),
             "answers": list(store.ANSWERS),
             "orientation": "RAS",
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": _versions(),
             "note": "The answer key and the build record are under owner/ (never served, never exported).",
         }
         n_real_out = sum(e.truth == "real" for e in ordered)

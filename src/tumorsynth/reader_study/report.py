@@ -131,6 +131,23 @@ def reader_metrics(truth: Mapping[str, str], answers: Mapping[str, str], n_cases
     return out
 
 
+def _habits(answers: Sequence[store.Answer], truth: Mapping[str, str]) -> dict[str, Any]:
+    """Reading time and confidence of one reader (``nan`` when not recorded)."""
+    secs = sorted(a.seconds for a in answers if a.seconds is not None)
+    conf_right = [a.confidence for a in answers if a.confidence is not None and a.answer == truth[a.case_id]]
+    conf_wrong = [a.confidence for a in answers
+                  if a.confidence is not None and a.answer != "unsure" and a.answer != truth[a.case_id]]
+    median = NAN
+    if secs:
+        mid = len(secs) // 2
+        median = float(secs[mid]) if len(secs) % 2 else (secs[mid - 1] + secs[mid]) / 2
+    return {
+        "median_seconds": median,
+        "mean_confidence_correct": (sum(conf_right) / len(conf_right)) if conf_right else NAN,
+        "mean_confidence_wrong": (sum(conf_wrong) / len(conf_wrong)) if conf_wrong else NAN,
+    }
+
+
 def compute_report(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """All numbers of the report of a study, as plain data (JSON-able except NaN)."""
     paths = StudyPaths(Path(study_dir))
@@ -139,9 +156,13 @@ def compute_report(study_dir: str | os.PathLike[str]) -> dict[str, Any]:
     order = [c["id"] for c in manifest["cases"]]
     truth = {cid: key[cid]["truth"] for cid in order}
     answers_by_reader: dict[str, dict[str, str]] = {name: {} for name in store.reader_names(paths.db)}
+    details: dict[str, list[store.Answer]] = {name: [] for name in answers_by_reader}
     for a in store.all_answers(paths.db):
         answers_by_reader.setdefault(a.reader, {})[a.case_id] = a.answer
+        details.setdefault(a.reader, []).append(a)
     readers = {name: reader_metrics(truth, ans, len(order)) for name, ans in sorted(answers_by_reader.items())}
+    for name, m in readers.items():
+        m.update(_habits(details[name], truth))
     pooled_answers = {f"{r}/{cid}": a for r, ans in answers_by_reader.items() for cid, a in ans.items()}
     pooled_truth = {f"{r}/{cid}": truth[cid] for r, ans in answers_by_reader.items() for cid in ans}
     pooled = reader_metrics(pooled_truth, pooled_answers, len(pooled_answers))
@@ -209,13 +230,16 @@ def _markdown(rep: Mapping[str, Any]) -> str:
         "",
         "## Answers",
         "",
-        "| reader | answered | missing | unsure | TP | FN | TN | FP | unsure on synthetic | unsure on real |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| reader | answered | missing | unsure | TP | FN | TN | FP | unsure on synthetic | unsure on real "
+        "| median time per case | mean confidence when right / wrong |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, m in rep["readers"].items():
+        secs = "n/a" if math.isnan(m["median_seconds"]) else f"{m['median_seconds']:.0f} s"
         lines.append(
             f"| {name} | {m['answered']} | {m['missing']} | {m['unsure']} | {m['tp']} | {m['fn']} | "
-            f"{m['tn']} | {m['fp']} | {m['unsure_synthetic']} | {m['unsure_real']} |"
+            f"{m['tn']} | {m['fp']} | {m['unsure_synthetic']} | {m['unsure_real']} | {secs} | "
+            f"{_num(m['mean_confidence_correct'], 1)} / {_num(m['mean_confidence_wrong'], 1)} |"
         )
     titles = {"unsure_wrong": "Unsure counted as wrong", "unsure_excluded": "Unsure answers excluded"}
     for mode in MODES:
@@ -227,6 +251,8 @@ def _markdown(rep: Mapping[str, Any]) -> str:
             d = m[mode]
             lines.append(f"| {name} | {_prop_md(d['accuracy'])} | {_prop_md(d['sensitivity'])} | "
                          f"{_prop_md(d['specificity'])} |")
+    lines += ["", "The pooled row treats every answer as independent, so its interval is too narrow "
+              "when readers differ; read it as a summary, and the per-reader rows as the result."]
     lines += ["", "## Agreement between readers (Cohen's kappa)", ""]
     if rep["pairs"]:
         lines += ["| reader A | reader B | cases both answered | raw agreement | kappa (3 answers) | "
@@ -263,8 +289,9 @@ def _reader_rows(rep: Mapping[str, Any]) -> list[dict[str, Any]]:
     for name, m in [*list(rep["readers"].items()), ("ALL (pooled)", rep["pooled"])]:
         for mode in MODES:
             row: dict[str, Any] = {"reader": name, "mode": mode}
-            for k in ("answered", "missing", "unsure", "tp", "fn", "tn", "fp", "unsure_synthetic", "unsure_real"):
-                row[k] = m[k]
+            for k in ("answered", "missing", "unsure", "tp", "fn", "tn", "fp", "unsure_synthetic", "unsure_real",
+                      "median_seconds", "mean_confidence_correct", "mean_confidence_wrong"):
+                row[k] = m.get(k, NAN)
             for metric in ("accuracy", "sensitivity", "specificity"):
                 d = m[mode][metric]
                 row.update({f"{metric}": d["value"], f"{metric}_k": d["k"], f"{metric}_n": d["n"],
@@ -299,16 +326,17 @@ def _chart(rep: Mapping[str, Any], path: Path) -> None:
                 ys.append(100 * d["value"])
                 lo.append(100 * (d["value"] - d["ci_low"]))
                 hi.append(100 * (d["ci_high"] - d["value"]))
-            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=color, label=metric)
+            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=color,
+                   label=metric if mode == MODES[0] else None)
         ax.axhline(50, color="grey", lw=1, ls="--")
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=20 if len(names) > 4 else 0)
         ax.set_ylim(0, 105)
         ax.set_title(titles[mode])
     axes[0].set_ylabel("% (95% Wilson CI); positive = synthetic")
-    axes[1].legend(loc="upper right", fontsize=8)
+    fig.legend(loc="lower center", ncol=3, fontsize=9, frameon=False)
     fig.suptitle(f"{rep['title']}: {rep['n_real']} real, {rep['n_synthetic']} synthetic cases")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)

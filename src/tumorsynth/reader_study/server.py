@@ -38,6 +38,7 @@ from tumorsynth.reader_study.layout import CASE_ID_RE, StudyPaths, load_key, loa
 
 try:
     from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field, ValidationError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -255,14 +256,18 @@ def create_app(study_dir: str | Path) -> FastAPI:
             raise HTTPException(422, f"invalid answer ({problems})") from None
         if "\x00" in data.comment:
             raise HTTPException(422, "invalid answer (comment: contains a NUL character)")
-        with store.connect(paths.db) as conn:
-            saved = store.save_answer(
-                conn, reader, cid, data.answer, confidence=data.confidence,
-                comment=data.comment, seconds=data.seconds,
-            )
-            answered = conn.execute(
-                "SELECT COUNT(*) FROM answers WHERE reader_id = ?", (reader.reader_id,)
-            ).fetchone()[0]
+        def write() -> tuple[store.Answer, int]:
+            with store.connect(paths.db) as conn:
+                saved = store.save_answer(
+                    conn, reader, cid, data.answer, confidence=data.confidence,
+                    comment=data.comment, seconds=data.seconds,
+                )
+                answered = conn.execute(
+                    "SELECT COUNT(*) FROM answers WHERE reader_id = ?", (reader.reader_id,)
+                ).fetchone()[0]
+            return saved, int(answered)
+
+        saved, answered = await run_in_threadpool(write)  # keep the event loop free while SQLite syncs
         log.info("reader %s answered case %s", reader.name, cid)
         return {"saved": True, "case_id": cid, "answer": saved.answer, "confidence": saved.confidence,
                 "answered": int(answered), "n_cases": len(reader.case_order)}

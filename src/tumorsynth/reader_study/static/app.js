@@ -343,6 +343,18 @@
         if (currentAnswer()) save(currentAnswer());
       }
     });
+    // a comment typed just before the tab closes is still sent (keepalive outlives the page)
+    window.addEventListener("pagehide", () => {
+      const c = state.index >= 0 ? state.cases[state.index] : null;
+      if (!c || !c.answer || !state.commentDirty) return;
+      state.commentDirty = false;
+      fetch("/api/answers/" + c.id, {
+        method: "PUT", keepalive: true,
+        headers: { Authorization: "Bearer " + state.token, "Content-Type": "application/json" },
+        body: JSON.stringify({ answer: c.answer.answer, confidence: state.pendingConf,
+                               comment: $("comment").value }),
+      }).catch(() => {});
+    });
     window.addEventListener("beforeunload", (e) => {
       if (state.saving > 0) { e.preventDefault(); e.returnValue = ""; }
     });
