@@ -154,6 +154,12 @@ def _like(template: Any, arr: np.ndarray) -> Any:
 
 def _check_hu(ct: np.ndarray, liver: np.ndarray, *, case: str) -> None:
     """Refuse an image that is not in HU (the usual mistake: intensity scaling came first)."""
+    lo, hi = float(ct.min()), float(ct.max())
+    if hi - lo <= 4.0:
+        raise InputError(
+            f"{case}: intensities span only {lo:.3g}..{hi:.3g}, not Hounsfield units; it looks "
+            "already scaled; put PrepareLiverd/RandTumord before ScaleIntensityRanged"
+        )
     vals = ct[liver]
     if vals.size > 200_000:
         vals = vals[:: vals.size // 200_000]

@@ -1,0 +1,159 @@
+"""The tumor presets: one registry, data only (the paper's Table 6 and our generator defaults).
+
+A *tumor type* says how big a tumor is and how much it is deformed; a *preset* says which tumor
+types a CT receives and how many of each. The five training presets of the paper are ``tiny``,
+``small``, ``medium``, ``large`` (one type each) and ``mix`` (all four types in one CT); the
+pseudo-preset ``any`` draws one of those five with probability 0.2 each, as in training.
+
+Every value of :data:`GENERATOR_DEFAULTS` is a knob of :func:`tumorsynth.sample_params`: a number
+fixes it, a ``(lo, hi)`` pair draws it uniformly per tumor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from tumorsynth.errors import OptionError
+
+__all__ = [
+    "GENERATOR_DEFAULTS",
+    "INTENSITY_MODES",
+    "PRESETS",
+    "PRESET_WEIGHTS",
+    "TUMOR_TYPES",
+    "Preset",
+    "TumorType",
+    "get_preset",
+    "preset_table",
+]
+
+
+@dataclass(frozen=True)
+class TumorType:
+    """One row of the paper's Table 6.
+
+    Attributes:
+        name: tiny, small, medium or large.
+        radius_mm: nominal radius r; semi-axes are drawn from U(0.75 r, 1.25 r).
+        deform_sigma_mm: range of the elastic deformation strength sigma_e (mm).
+        count: inclusive range of the number of tumors of this type per CT.
+    """
+
+    name: str
+    radius_mm: float
+    deform_sigma_mm: tuple[float, float]
+    count: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Which tumor types a CT receives: ``components`` maps a type name to a count range."""
+
+    name: str
+    components: tuple[tuple[str, tuple[int, int]], ...]
+    description: str
+
+
+TUMOR_TYPES: Mapping[str, TumorType] = MappingProxyType({
+    "tiny": TumorType("tiny", 4.0, (0.5, 1.0), (3, 10)),
+    "small": TumorType("small", 8.0, (1.0, 2.0), (3, 10)),
+    "medium": TumorType("medium", 16.0, (3.0, 6.0), (2, 5)),
+    "large": TumorType("large", 32.0, (5.0, 10.0), (1, 3)),
+})
+
+PRESETS: Mapping[str, Preset] = MappingProxyType({
+    "tiny": Preset("tiny", (("tiny", (3, 10)),), "3-10 tiny tumors, r = 4 mm"),
+    "small": Preset("small", (("small", (3, 10)),), "3-10 small tumors, r = 8 mm"),
+    "medium": Preset("medium", (("medium", (2, 5)),), "2-5 medium tumors, r = 16 mm"),
+    "large": Preset("large", (("large", (1, 3)),), "1-3 large tumors, r = 32 mm"),
+    "mix": Preset(
+        "mix",
+        (("tiny", (1, 3)), ("small", (1, 3)), ("medium", (1, 2)), ("large", (1, 1))),
+        "all four types in one CT: 1-3 tiny, 1-3 small, 1-2 medium, 1 large",
+    ),
+})
+
+# Training draws one of the five presets with these probabilities (Table 6).
+PRESET_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {"tiny": 0.2, "small": 0.2, "medium": 0.2, "large": 0.2, "mix": 0.2}
+)
+
+# Contrast of the tumor mean against the host's liver parenchyma, per intensity mode (HU).
+INTENSITY_MODES: Mapping[str, tuple[float, float]] = MappingProxyType({
+    "hypo": (-60.0, -20.0),  # darker than liver: hypovascular metastases, most HCC in PV phase
+    "hyper": (20.0, 60.0),  # brighter than liver: hypervascular lesions in arterial phase
+    "paper": (-72.0, -33.0),  # the darkening of the paper's released code
+})
+
+# Knobs of the generator; number = fixed, (lo, hi) = uniform per tumor.
+GENERATOR_DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    # texture (step 2)
+    "intensity": "hypo",  # hypo | hyper | paper: picks the contrast_hu range above
+    "contrast_hu": None,  # mu_t relative to the parenchyma; None = the intensity mode's range
+    "tumor_mean_hu": None,  # absolute mu_t in HU; overrides contrast_hu when set
+    "texture_std_hu": (3.0, 10.0),  # sigma_p: heterogeneity on top of the host's own noise
+    "grain_mm": (1.5, 4.0),  # eta: grid step of the noise before cubic upsampling (coarser = larger)
+    "texture_blur_mm": (0.5, 1.0),  # sigma_b
+    # shape (step 3)
+    "radius_mm": None,  # r; None = the tumor type's r
+    "axis_spread": 0.25,  # semi-axes from U((1 - s) r, (1 + s) r)
+    "deform_sigma_mm": None,  # sigma_e; None = the tumor type's range
+    "edge_blur_mm": (0.5, 1.5),  # sigma_c
+    # post-processing (step 4)
+    "mass_effect": (0.03, 0.08),  # radial push at the tumor surface, as a fraction of its radius
+    "mass_effect_range_mm": None,  # decay distance outside the tumor; None = 0.3 r in 2..8 mm
+    "capsule_probability": 0.5,  # chance of a capsule for tumors of r >= capsule_min_radius_mm
+    "capsule_min_radius_mm": 10.0,
+    "capsule_hu": (10.0, 30.0),  # rim brightness relative to the parenchyma
+    "capsule_width_mm": (0.8, 1.5),
+    # location (step 1)
+    "inside_fraction": 0.75,  # centre at least this fraction of the largest semi-axis deep in the liver
+    "vessel_clearance": 1.0,  # no vessel within this fraction of the largest semi-axis
+    "strict_vessels": False,  # False: if no place is clear enough, take one of the clearest
+    "on_no_room": "error",  # error | skip | relax
+    "count": None,  # number of tumors (every component); None = the preset's ranges
+    # switches (each step can be turned off for ablations)
+    "vessel_avoidance": True,
+    "deformation": True,
+    "edge_blur": True,
+    "mass_effect_on": True,
+    "capsule": True,
+})
+
+
+def get_preset(name: str) -> Preset:
+    """Look up a preset by name; a bad name raises an error that lists the choices."""
+    key = str(name).strip().lower()
+    if key in PRESETS:
+        return PRESETS[key]
+    import difflib
+
+    close = difflib.get_close_matches(key, [*PRESETS, "any"], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise OptionError(
+        f"preset {name!r} is unknown{hint}; choose one of {', '.join([*PRESETS, 'any'])}"
+    )
+
+
+def preset_table() -> str:
+    """A plain-text table of the presets and tumor types (used by ``tumorsynth presets``)."""
+    lines = ["preset   tumor types and counts per CT", "-------  ------------------------------"]
+    for p in PRESETS.values():
+        lines.append(f"{p.name:<8} {p.description}")
+    lines.append("any      one of the five presets above, probability 0.2 each (training)")
+    lines += ["", "type     r (mm)  semi-axes (mm)  sigma_e (mm)  N per CT",
+              "-------  ------  --------------  ------------  --------"]
+    for t in TUMOR_TYPES.values():
+        lo, hi = 0.75 * t.radius_mm, 1.25 * t.radius_mm
+        lines.append(
+            f"{t.name:<8} {t.radius_mm:>6g}  U({lo:g}, {hi:g}){'':<{max(0, 7 - len(f'{lo:g}{hi:g}'))}}"
+            f"  U({t.deform_sigma_mm[0]:g}, {t.deform_sigma_mm[1]:g})    F({t.count[0]}, {t.count[1]})"
+        )
+    lines += ["", "generator knobs (number = fixed, (lo, hi) = uniform per tumor):"]
+    for k, v in GENERATOR_DEFAULTS.items():
+        lines.append(f"  {k:<22} {v!r}")
+    lines.append(f"  intensity modes: {', '.join(f'{k} {v}' for k, v in INTENSITY_MODES.items())}")
+    return "\n".join(lines)

@@ -1,0 +1,364 @@
+"""The pure step: apply a parameter record to a CT.
+
+``synthesize(ct, liver, params)`` returns the CT with tumors and the label map (0 background,
+1 liver, 2 tumor); it never modifies its inputs and gives identical voxels for identical
+inputs. Everything happens in a small box around each tumor, and inside the box only at liver
+voxels within the tumor's reach, in float32: cost grows with tumor volume, not CT volume.
+
+Order: first every tumor's mass effect (the host is pushed aside), then every tumor's blend
+(texture, soft edge, capsule) and label, so the labels always match the intensities.
+
+For on-the-fly use, :class:`Synthesizer` keeps one output buffer per case and restores only the
+boxes the previous call changed, so a call costs what its tumors cost (no whole-CT copy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tumorsynth.errors import InputError
+from tumorsynth.params import CaseParams, TumorParams
+from tumorsynth.interp import upsample_linear
+from tumorsynth.postprocess import capsule_profile, trilinear_gather
+from tumorsynth.shape import (
+    NODE_CLIP,
+    OVERSHOOT,
+    deformation_nodes,
+    quaternion_matrix,
+    signed_distance,
+    soft_mask,
+)
+from tumorsynth.texture import texture_field
+
+__all__ = ["Synthesizer", "TumorPlan", "apply_tumors", "plan_tumor", "synthesize", "synthesize_case"]
+
+RESIDUAL_CLIP = 2.5  # host noise kept inside the tumor is clipped at this many noise SDs
+
+
+@dataclass
+class TumorPlan:
+    """Geometry of one tumor in its box (internal; used by figures and tests).
+
+    ``box`` is the tight region the tumor may change (soft edge, capsule, mass effect);
+    ``d`` holds the signed distance to the deformed surface at every voxel of the box.
+    """
+
+    box: tuple[slice, slice, slice]
+    offsets: tuple[np.ndarray, np.ndarray, np.ndarray]  # mm offsets of the box axes from the centre
+    d: np.ndarray  # signed distance (mm, < 0 inside), shape of the box
+    pv_var: np.ndarray | float  # partial-volume variance along the normal (mm^2)
+    reach_mm: tuple[float, float, float]  # extent of the tumor itself along each axis
+    inner: tuple[slice, slice, slice]  # part of the box (box-relative) the blend can change
+
+    @property
+    def tumor_box(self) -> tuple[slice, slice, slice]:
+        """The region the blend changes, in CT indices."""
+        return tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(self.box, self.inner, strict=True))  # type: ignore[return-value]
+
+
+def _check_inputs(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> None:
+    if ct.ndim != 3:
+        raise InputError(f"CT must be 3-D, got shape {ct.shape}")
+    if liver.shape != ct.shape:
+        raise InputError(f"liver mask shape {liver.shape} differs from CT shape {ct.shape}")
+    if tuple(ct.shape) != tuple(params.shape):
+        raise InputError(
+            f"the parameter record was sampled for a CT of shape {tuple(params.shape)}, this CT has "
+            f"shape {tuple(ct.shape)}; replay it on the same CT or sample new parameters"
+        )
+    if ct.dtype.kind not in "biuf":
+        raise InputError(f"CT has unsupported data type {ct.dtype}")
+
+
+def _cell_min(g: np.ndarray) -> np.ndarray:
+    """Minimum over the 8 corners of every cell of a node grid."""
+    out = g[:-1, :-1, :-1].copy()
+    n0, n1, n2 = g.shape
+    for b0 in (0, 1):
+        for b1 in (0, 1):
+            for b2 in (0, 1):
+                if b0 or b1 or b2:
+                    np.minimum(out, g[b0:n0 - 1 + b0, b1:n1 - 1 + b1, b2:n2 - 1 + b2], out=out)
+    return out
+
+
+def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPlan | None:
+    """Tight box and signed distances of tumor ``t`` (None if it reaches no voxel).
+
+    The deformed shape is evaluated on a coarse grid aligned with the voxels (a step of about a
+    eighth of the smallest semi-axis, 1 to 3 mm); the box is cut to the coarse cells within the
+    tumor's reach (edge blur, capsule, mass effect), and the distance, a smooth function, is
+    interpolated linearly to its voxels. So the cost follows the tumor, not a worst-case box.
+    """
+    s = np.asarray(params.spacing_mm, dtype=np.float64)
+    shape = np.asarray(liver.shape)
+    c = np.asarray(t.centre_vox, dtype=np.float64)
+    a = np.asarray(t.semi_axes_mm, dtype=np.float64)
+    rot = quaternion_matrix(t.rotation)
+    smax = float(s.max())
+    edge = 4.0 * math.sqrt(t.edge_blur_mm**2 + smax**2 / 12) if t.edge_blur_mm > 0 else 0.0
+    rim = 3.5 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
+    reach_out = max(edge, rim)
+    need = max(reach_out, t.mass_effect_range_mm if t.mass_effect_mm > 0 else 0.0)
+    deform = deformation_nodes(t, float(a.max() + NODE_CLIP * OVERSHOOT * t.deform_sigma_mm + need + 2 * smax))
+    bound = deform.bound_mm if deform is not None else np.zeros(3)
+    base = np.sqrt((rot**2) @ (a**2))  # half extents of the rotated ellipsoid per axis
+    half = base + bound + need + smax
+    step = np.maximum(1, np.rint(np.clip(a.min() / 8.0, 1.0, 3.0) / s)).astype(int)
+    lo = np.maximum(np.floor(c - half / s), 0).astype(int)
+    hi = np.minimum(np.ceil(c + half / s) + 1, shape).astype(int)
+    if np.any(hi <= lo):
+        return None
+    n_nodes = np.maximum(np.ceil((hi - 1 - lo) / step).astype(int) + 1, 2)
+    node_off = tuple(((lo[k] + step[k] * np.arange(n_nodes[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
+    pts = np.empty((3, *n_nodes), dtype=np.float32)
+    pts[0] = node_off[0][:, None, None]
+    pts[1] = node_off[1][None, :, None]
+    pts[2] = node_off[2][None, None, :]
+    if deform is not None:
+        pts += deform.field_on_axes(node_off)  # type: ignore[arg-type]
+    iso = bool(np.allclose(s, s[0]))
+    d_c, _, pv_c = signed_distance(pts.reshape(3, -1), rot, tuple(a), None if iso else tuple(s))  # type: ignore[arg-type]
+    dg = d_c.reshape(*n_nodes)
+    diag = float(np.sqrt(((step * s) ** 2).sum()))
+    cmin = _cell_min(dg)
+    rel = cmin < need + 0.6 * diag  # d is ~1-Lipschitz; a nearest corner is within diag/2
+    if not rel.any():
+        return None
+    mlo, mhi = _cell_range(rel)
+    flo = [int(lo[k] + step[k] * mlo[k]) for k in range(3)]
+    fhi = [int(min(lo[k] + step[k] * mhi[k] + 1, hi[k])) for k in range(3)]
+    box = (slice(flo[0], fhi[0]), slice(flo[1], fhi[1]), slice(flo[2], fhi[2]))
+    core = cmin < reach_out + 0.6 * diag
+    if core.any() and need > reach_out:
+        ilo, ihi = _cell_range(core)
+        inner = tuple(slice(int(step[k] * (ilo[k] - mlo[k])),
+                            int(min(step[k] * (ihi[k] - mlo[k]) + 1, fhi[k] - flo[k]))) for k in range(3))
+    else:
+        inner = tuple(slice(0, fhi[k] - flo[k]) for k in range(3))
+    sub = (slice(mlo[0], mhi[0] + 1), slice(mlo[1], mhi[1] + 1), slice(mlo[2], mhi[2] + 1))
+    out_shape = (fhi[0] - flo[0], fhi[1] - flo[1], fhi[2] - flo[2])
+    steps = (int(step[0]), int(step[1]), int(step[2]))
+    d = upsample_linear(dg[sub], steps, out_shape)
+    pv_var: np.ndarray | float = float(s[0] ** 2 / 12)
+    if pv_c is not None:
+        pv_var = upsample_linear(pv_c.reshape(*n_nodes)[sub], steps, out_shape)
+    offsets = tuple(((np.arange(flo[k], fhi[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
+    reach = base + bound + reach_out + smax
+    return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
+                     reach_mm=(float(reach[0]), float(reach[1]), float(reach[2])), inner=inner)  # type: ignore[arg-type]
+
+
+def _cell_range(rel: np.ndarray) -> tuple[list[int], list[int]]:
+    """First cell and last node index (inclusive) along each axis of the marked cells."""
+    mlo, mhi = [], []
+    for axis in range(3):
+        other = tuple(x for x in range(3) if x != axis)
+        hit = np.flatnonzero(rel.any(axis=other))
+        mlo.append(int(hit[0]))
+        mhi.append(int(hit[-1]) + 1)
+    return mlo, mhi
+
+
+def _store(view: np.ndarray, values: np.ndarray, idx: tuple[np.ndarray, ...] | None = None) -> None:
+    """Write float values into a (view of the) CT, rounding and clipping for integer types."""
+    if view.dtype.kind in "iu":
+        info = np.iinfo(view.dtype)
+        v = np.rint(values)
+        np.clip(v, info.min, info.max, out=v)
+        values = v
+    if idx is None:
+        view[...] = values
+    else:
+        view[idx] = values
+
+
+def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
+                 spacing: np.ndarray) -> None:
+    """Push the host tissue around the tumor outward (only liver voxels that move)."""
+    d = plan.d
+    lb = liver[plan.box]
+    band = 2.0 * math.sqrt(t.edge_blur_mm**2 + float(spacing.max()) ** 2 / 12)
+    sel = d > np.float32(-band)
+    sel &= d < np.float32(t.mass_effect_range_mm)
+    sel &= lb
+    flat = np.flatnonzero(sel)
+    if flat.size == 0:
+        return
+    n0, n1, n2 = d.shape
+    i0, rem = np.divmod(flat, n1 * n2)
+    i1, i2 = np.divmod(rem, n2)
+    dd = d.reshape(-1)[flat]
+    f = np.clip(1.0 - dd / np.float32(t.mass_effect_range_mm), 0.0, 1.0)
+    delta = np.float32(t.mass_effect_mm) * f * f
+    x0, x1, x2 = plan.offsets[0][i0], plan.offsets[1][i1], plan.offsets[2][i2]
+    r = np.sqrt(x0 * x0 + x1 * x1 + x2 * x2)
+    np.maximum(r, np.float32(1e-3), out=r)
+    k = delta / r
+    p0 = i0 - k * x0 / np.float32(spacing[0])
+    p1 = i1 - k * x1 / np.float32(spacing[1])
+    p2 = i2 - k * x2 / np.float32(spacing[2])
+    view = out[plan.box]
+    vals = np.ascontiguousarray(view, dtype=np.float32)
+    moved = trilinear_gather(vals, p0, p1, p2)
+    near = (np.rint(p0).astype(np.intp), np.rint(p1).astype(np.intp), np.rint(p2).astype(np.intp))
+    keep = np.flatnonzero(lb[near])
+    _store(view, moved[keep], (i0[keep], i1[keep], i2[keep]))
+
+
+def _edge(d: np.ndarray, edge_blur_mm: float, pv_var: np.ndarray | float) -> np.ndarray:
+    """The soft mask t'' = Phi(-d / sigma) (logistic approximation, error < 2e-4); hard if sigma_c = 0."""
+    if edge_blur_mm <= 0:
+        return (d <= 0).astype(np.float32)
+    return soft_mask(d, edge_blur_mm, pv_var)
+
+
+def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
+           params: CaseParams) -> None:
+    """Texture, soft edge and capsule blended into the CT inside the liver; label 2 inside."""
+    inner = plan.inner
+    box = plan.tumor_box
+    lb = liver[box]
+    d = plan.d[inner]
+    pv = plan.pv_var[inner] if isinstance(plan.pv_var, np.ndarray) else plan.pv_var
+    tm = _edge(d, t.edge_blur_mm, pv)
+    tm *= lb
+    view = out[box]
+    cur = view.astype(np.float32)
+    offsets = tuple(o[sl] for o, sl in zip(plan.offsets, inner, strict=True))
+    field = texture_field(t, offsets, plan.reach_mm)  # type: ignore[arg-type]
+    field *= np.float32(t.texture_std_hu)
+    field += np.float32(t.tumor_mean_hu)
+    mu = np.float32(params.parenchyma_hu)
+    lim = np.float32(RESIDUAL_CLIP * params.noise_hu)
+    resid = cur - mu
+    np.clip(resid, -lim, lim, out=resid)
+    # tumor target (texture + host noise) minus current value
+    field += resid
+    field -= cur
+    if t.capsule_hu != 0:
+        g = capsule_profile(d, t.capsule_width_mm)
+        g *= lb
+        rim = resid + (mu + np.float32(t.capsule_hu)) - cur
+        field *= tm * (1 - g)
+        field += g * rim
+    else:
+        field *= tm
+    field += cur
+    _store(view, field)
+    lab = label[box]
+    lab[lb & (d <= 0)] = 2
+
+
+def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: CaseParams) -> list[tuple[slice, slice, slice]]:
+    """Write the tumors of ``params`` into ``out`` (CT) and ``label`` in place; return the boxes changed.
+
+    ``out`` must hold the host CT and ``label`` its liver label (1) on entry.
+    """
+    spacing = np.asarray(params.spacing_mm, dtype=np.float64)
+    plans = [(t, plan_tumor(t, params, liver)) for t in params.tumors]
+    for t, plan in plans:
+        if plan is not None and t.mass_effect_mm > 0:
+            _mass_effect(out, liver, t, plan, spacing)
+    boxes = []
+    for t, plan in plans:
+        if plan is not None:
+            _blend(out, label, liver, t, plan, params)
+            boxes.append(plan.box)  # includes the mass effect
+    return boxes
+
+
+def _as_mask(liver: Any) -> np.ndarray:
+    m = np.asarray(liver)
+    return m if m.dtype == bool else m != 0
+
+
+def synthesize(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``params`` to a CT: return ``(ct_with_tumors, label)``; the inputs are not modified.
+
+    Args:
+        ct: CT in HU, 3-D, any integer or float type; the output has the same type (integers
+            are rounded and clipped).
+        liver: liver mask (bool, or non-zero = liver) on the same grid.
+        params: a record from :func:`tumorsynth.sample_params` (or ``CaseParams.from_json``).
+
+    Returns:
+        The CT with tumors, and a uint8 label map: 0 background, 1 liver, 2 tumor.
+
+    Example:
+        >>> from tumorsynth import make_phantom, prepare, sample_params
+        >>> ph = make_phantom(shape=(96, 96, 64), spacing_mm=(3.0, 3.0, 3.0))
+        >>> params = sample_params(prepare(ph.ct, ph.liver, ph.spacing_mm), "medium", rng=0)
+        >>> ct2, label = synthesize(ph.ct, ph.liver, params)
+        >>> bool((label == 2).any()), ct2.dtype == ph.ct.dtype
+        (True, True)
+    """
+    ct = np.asarray(ct)
+    mask = _as_mask(liver)
+    _check_inputs(ct, mask, params)
+    out = np.array(ct, order="C", copy=True)
+    label = mask.astype(np.uint8, order="C")
+    apply_tumors(out, label, mask, params)
+    return out, label
+
+
+class Synthesizer:
+    """Repeated synthesis on one case without copying the whole CT each time.
+
+    The first call copies the CT and liver label into buffers; each later call first restores
+    only the boxes the previous call changed, then applies the new tumors. The returned arrays
+    are those buffers: they stay valid until the next call (pass ``copy=True`` to keep them).
+
+    Example:
+        >>> syn = Synthesizer(ct, liver)            # doctest: +SKIP
+        >>> img, lab = syn(sample_params(prep, "small", rng=1))  # doctest: +SKIP
+    """
+
+    def __init__(self, ct: np.ndarray, liver: np.ndarray) -> None:
+        self.ct = np.asarray(ct)
+        self.liver = _as_mask(liver)
+        if self.ct.shape != self.liver.shape:
+            raise InputError(f"liver mask shape {self.liver.shape} differs from CT shape {self.ct.shape}")
+        self._out: np.ndarray | None = None
+        self._label: np.ndarray | None = None
+        self._dirty: list[tuple[slice, slice, slice]] = []
+
+    def __call__(self, params: CaseParams, *, copy: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        _check_inputs(self.ct, self.liver, params)
+        if self._out is None or self._label is None:
+            self._out = np.array(self.ct, order="C", copy=True)
+            self._label = self.liver.astype(np.uint8, order="C")
+        else:
+            for box in self._dirty:
+                self._out[box] = self.ct[box]
+                self._label[box] = self.liver[box]
+        self._dirty = []
+        self._dirty = apply_tumors(self._out, self._label, self.liver, params)
+        if copy:
+            return self._out.copy(), self._label.copy()
+        return self._out, self._label
+
+
+def synthesize_case(
+    ct: np.ndarray,
+    liver: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    *,
+    preset: str = "mix",
+    rng: np.random.Generator | int | None,
+    vessel_mask: np.ndarray | None = None,
+    **knobs: Any,
+) -> tuple[np.ndarray, np.ndarray, CaseParams]:
+    """Prepare, sample and synthesize in one call: ``(ct_with_tumors, label, params)``."""
+    from tumorsynth.prepare import prepare
+    from tumorsynth.sampling import sample_params
+
+    mask = _as_mask(liver)
+    prep = prepare(ct, mask, spacing_mm, vessel_mask=vessel_mask)
+    params = sample_params(prep, preset, rng=rng, **knobs)
+    out, label = synthesize(ct, mask, params)
+    return out, label, params
