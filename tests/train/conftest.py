@@ -65,7 +65,13 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"lits": write_lits(base / "lits", 5), "healthy": write_healthy(base / "healthy", 4)}
 
 
-def tiny_config(datasets: dict[str, Path], out: Path, **kw: object):
+@pytest.fixture(scope="session")
+def tiny_config():
+    """Factory of small TrainConfigs: ``tiny_config(datasets, out, **overrides)``."""
+    return _tiny_config
+
+
+def _tiny_config(datasets: dict[str, Path], out: Path, **kw: object):
     """A TrainConfig small enough for 2 CPU cores (U-Net 4-8-16, 32^3 patches, 2 mm grid)."""
     from tumorsynth.train import TrainConfig
 

@@ -125,10 +125,12 @@ class TrainConfig:
             )
         if len(self.patch_size) != 3 or min(self.patch_size) < 8:
             raise OptionError(f"patch_size: {self.patch_size}, expected three sizes >= 8")
-        if self.model.startswith("swin") and any(int(s) % 32 for s in self.patch_size):
+        if self.model.startswith("swin") and (
+            any(int(s) % 32 for s in self.patch_size) or min(self.patch_size) < 64
+        ):
             raise OptionError(
-                f"patch_size: {tuple(self.patch_size)} is not divisible by 32, which Swin UNETR "
-                "needs; use e.g. 96 96 96"
+                f"patch_size: {tuple(self.patch_size)}: Swin UNETR needs sizes divisible by 32 "
+                "and at least 64; use e.g. 96 96 96"
             )
         if self.model == "unet":
             f = 1

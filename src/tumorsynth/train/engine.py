@@ -536,6 +536,7 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
 
     # ---- loop --------------------------------------------------------------------------------
     seen: set[str] = set()
+    seen_by_epoch: dict[int, list[str]] = {}
     counts: Counter[str] = Counter()
     bar = tqdm(total=total_steps, initial=step, disable=not (cfg.progress and dist.is_main),
                desc=f"train {cfg.model} {cfg.regime}", unit="step", dynamic_ncols=True)
@@ -555,7 +556,10 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
             t_data = time.perf_counter() - t0
             img = batch["image"].to(device, non_blocking=True)
             lab = batch["label"].to(device, non_blocking=True)
-            seen.update(str(n) for n in batch["name"])
+            names = [str(n) for n in batch["name"]]
+            seen.update(names)
+            seen_by_epoch.setdefault(epoch, [])
+            seen_by_epoch[epoch].extend(n for n in dict.fromkeys(names) if n not in seen_by_epoch[epoch])
             status = Counter(batch.get("tumor_params_status", []))
             counts.update(status)
             opt.zero_grad(set_to_none=True)
@@ -609,6 +613,7 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
     # ---- final records ----------------------------------------------------------------------
     checksum = state_checksum(net.state_dict())
     rank_record = {"rank": rank, "world_size": world, "cases_seen": sorted(seen),
+                   "cases_by_epoch": {str(k): sorted(v) for k, v in seen_by_epoch.items()},
                    "weights_sha256": checksum, "synthesis": dict(counts), "steps": step}
     _write_json(out / "ranks" / f"rank_{rank}.json", rank_record)
     if dist.is_main:
