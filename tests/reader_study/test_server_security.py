@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -47,7 +49,11 @@ def test_reader_flow_saves_one_answer(app_study) -> None:
     vol = client.get(f"/api/cases/{cid}/volume", headers=auth(st.tokens["alice"]))
     assert vol.status_code == 200
     nx, ny, nz = body["cases"][0]["shape"]
-    assert len(vol.content) == 2 * nx * ny * nz
+    offset = int(vol.headers["x-data-offset"])
+    assert len(vol.content) == offset + 2 * nx * ny * nz
+    voxels = np.frombuffer(vol.content, dtype="<i2", offset=offset).reshape(nz, ny, nx)
+    expected = np.asarray(nib.load(str(StudyPaths(st.study_dir).case_file(cid))).dataobj)
+    np.testing.assert_array_equal(voxels, expected.transpose(2, 1, 0))
     r = client.put(f"/api/answers/{cid}", headers=auth(st.tokens["alice"]),
                    json={"answer": "synthetic", "confidence": 4, "comment": "edge too smooth"})
     assert r.status_code == 200, r.text
@@ -221,3 +227,17 @@ def test_no_files_reachable_and_headers_set(app_study) -> None:
     assert client.get("/api/me", headers=tok).headers["cache-control"] == "no-store"
     js = client.get("/static/app.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("application/javascript")
+
+
+def test_volume_of_a_foreign_file_is_converted(app_study) -> None:
+    """A case file not written by build (float32, big endian) is converted, same voxels."""
+    client, st = app_study
+    cid = st.case_ids[2]
+    path = StudyPaths(st.study_dir).case_file(cid)
+    img = nib.load(str(path))
+    data = np.asarray(img.dataobj).astype(">f4")
+    nib.save(nib.Nifti1Image(data, img.affine), str(path))
+    vol = client.get(f"/api/cases/{cid}/volume", headers=auth(st.tokens["bob"]))
+    assert vol.status_code == 200 and vol.headers["x-data-offset"] == "0"
+    voxels = np.frombuffer(vol.content, dtype="<i2").reshape(data.shape[::-1])
+    np.testing.assert_array_equal(voxels, data.transpose(2, 1, 0).astype(np.int16))

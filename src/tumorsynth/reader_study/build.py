@@ -213,10 +213,10 @@ def write_blinded_nifti(path: Path, data: np.ndarray, spacing_mm: Sequence[float
     if target.kind in "iu" and arr.dtype != target:
         info = np.iinfo(target)
         arr = np.clip(np.rint(arr), info.min, info.max)
-    arr = arr.astype(target, copy=False)
+    arr = arr.astype(target.newbyteorder("<"), copy=False)  # little endian, as the viewer reads it
     aff = blinded_affine(arr.shape, spacing_mm)
     img = nib.Nifti1Image(arr, aff)
-    img.set_data_dtype(target)
+    img.set_data_dtype(target.newbyteorder("<"))
     img.header.set_xyzt_units("mm", "sec")
     img.header.set_slope_inter(1.0, 0.0)
     img.set_qform(aff, code=1)

@@ -6,7 +6,8 @@ Routes (all JSON unless stated; every ``/api`` route needs ``Authorization: Bear
                                   ``#token=...``, which browsers never send to the server)
 ``GET /owner``                    the owner's progress page
 ``GET /api/me``                   the reader's cases in their order, with their own answers
-``GET /api/cases/{id}/volume``    a case as int16 little-endian voxels, (z, y, x) order, RAS
+``GET /api/cases/{id}/volume``    a case as int16 little-endian voxels, (z, y, x) order, RAS,
+                                  after ``X-Data-Offset`` bytes (gzip transfer encoding)
 ``PUT /api/answers/{id}``         save an answer: ``{"answer": "real"|"synthetic"|"unsure",
                                   "confidence": 1..5|null, "comment": str, "seconds": float}``
 ``GET /api/owner/progress``       owner only: each reader's progress
@@ -90,15 +91,21 @@ def _static_text(name: str) -> str:
 
 
 class _VolumeCache:
-    """A small thread-safe LRU of compressed case volumes."""
+    """A small thread-safe LRU of case volumes, ready to send: gzip bytes and data offset.
+
+    A blinded case file (``build.write_blinded_nifti``: int16 little endian, no scaling, no
+    extensions) is already what the viewer wants: gzip of a 352-byte header followed by the
+    voxels with x fastest, i.e. (z, y, x) order. Such files are sent as they are, with
+    ``Content-Encoding: gzip`` (no work on the server); anything else is converted once.
+    """
 
     def __init__(self, paths: StudyPaths, size: int = VOLUME_CACHE_SIZE) -> None:
         self.paths = paths
         self.size = size
-        self.items: OrderedDict[str, bytes] = OrderedDict()
+        self.items: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, case_id: str) -> bytes:
+    def get(self, case_id: str) -> tuple[bytes, int]:
         with self.lock:
             if case_id in self.items:
                 self.items.move_to_end(case_id)
@@ -110,13 +117,32 @@ class _VolumeCache:
                 self.items.popitem(last=False)
         return payload
 
-    def _load(self, case_id: str) -> bytes:
+    def _load(self, case_id: str) -> tuple[bytes, int]:
+        import nibabel as nib
+
+        path = self.paths.case_file(case_id)
+        img = nib.load(str(path))
+        hdr = img.header
+        raw = path.read_bytes()
+        slope, inter = hdr.get_slope_inter()
+        offset = int(getattr(img.dataobj, "offset", -1))  # where the voxels start in the file
+        if (
+            isinstance(img, nib.Nifti1Image)
+            and raw[:2] == b"\x1f\x8b"
+            and hdr.endianness == "<"
+            and hdr.get_data_dtype() == np.dtype("<i2")
+            and slope in (None, 1.0)
+            and inter in (None, 0.0)
+            and offset >= 348
+            and offset % 2 == 0
+        ):
+            return raw, offset
         from tumorsynth.io import load_nifti
 
-        data = np.asarray(load_nifti(self.paths.case_file(case_id), what="case").data)
+        data = np.asarray(load_nifti(path, what="case").data)
         arr = np.clip(np.rint(data), -32768, 32767) if data.dtype != np.int16 else data
         zyx = np.ascontiguousarray(np.asarray(arr).transpose(2, 1, 0), dtype="<i2")
-        return gzip.compress(zyx.tobytes(), compresslevel=1, mtime=0)
+        return gzip.compress(zyx.tobytes(), compresslevel=1, mtime=0), 0
 
 
 def create_app(study_dir: str | Path) -> FastAPI:
@@ -220,7 +246,7 @@ def create_app(study_dir: str | Path) -> FastAPI:
     @app.get("/api/cases/{case_id}/volume")
     def volume(case_id: str, reader: Annotated[store.Reader, Depends(reader_of)]) -> Response:
         cid = check_case(case_id, reader)
-        payload = volumes.get(cid)
+        payload, offset = volumes.get(cid)
         z, y, x = cases_meta[cid]["shape"][::-1]
         return Response(
             payload,
@@ -229,6 +255,7 @@ def create_app(study_dir: str | Path) -> FastAPI:
                 "Content-Encoding": "gzip",
                 "Cache-Control": "private, max-age=86400",
                 "X-Volume-Shape": f"{z},{y},{x}",
+                "X-Data-Offset": str(offset),
             },
         )
 

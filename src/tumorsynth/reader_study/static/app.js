@@ -44,10 +44,11 @@
     const p = (async () => {
       const res = await api("/api/cases/" + c.id + "/volume");
       if (!res.ok) throw new Error("could not load case (" + res.status + ")");
+      const offset = parseInt(res.headers.get("X-Data-Offset") || "0", 10);
       const buf = await res.arrayBuffer();
       const [nx, ny, nz] = c.shape;
-      const data = new Int16Array(buf);
-      if (data.length !== nx * ny * nz) throw new Error("case data has the wrong size");
+      if (buf.byteLength !== offset + 2 * nx * ny * nz) throw new Error("case data has the wrong size");
+      const data = new Int16Array(buf, offset, nx * ny * nz);
       const [sx, sy, sz] = c.spacing_mm;
       return { id: c.id, data, nx, ny, nz, sx, sy, sz };
     })();
