@@ -121,7 +121,7 @@ class _VolumeCache:
         import nibabel as nib
 
         path = self.paths.case_file(case_id)
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         hdr = img.header
         raw = path.read_bytes()
         slope, inter = hdr.get_slope_inter()
