@@ -15,7 +15,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from tumorsynth.errors import InputError, NoRoomError, OptionError, OutputExistsError, TumorsynthError
+from tumorsynth.errors import (
+    InputError,
+    NoRoomError,
+    OptionError,
+    OutputExistsError,
+    TumorsynthError,
+)
 from tumorsynth.io import Volume, load_case, load_nifti, save_nifti
 from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.phantom import Phantom, make_phantom

@@ -13,16 +13,15 @@ import numpy as np
 from tumorsynth.errors import NoRoomError, OptionError
 from tumorsynth.prepare import Prepared
 
-__all__ = ["NO_ROOM_POLICIES", "choose_centre"]
+__all__ = ["NO_ROOM_POLICIES", "candidates_mm", "choose_centre", "update_gap"]
 
 NO_ROOM_POLICIES = ("error", "skip", "relax")
 
 
 def choose_centre(
     prepared: Prepared,
-    candidates_mm: np.ndarray,
     reach_mm: float,
-    placed: list[tuple[np.ndarray, float]],
+    tumor_gap_mm: np.ndarray,
     *,
     rng: np.random.Generator,
     inside_fraction: float,
@@ -36,9 +35,9 @@ def choose_centre(
 
     Args:
         prepared: the case preparation.
-        candidates_mm: candidate centres in mm (``prepared.candidates_vox * spacing``).
         reach_mm: the tumor's largest semi-axis.
-        placed: (centre_mm, reach_mm) of tumors already placed; tumors do not overlap.
+        tumor_gap_mm: per candidate, distance to the nearest tumor already placed minus that
+            tumor's reach (inf when none); tumors do not overlap (see :func:`update_gap`).
         inside_fraction: the centre lies at least ``inside_fraction * reach_mm`` below the liver
             surface (the tumor stays mostly inside the liver).
         vessel_clearance: no vessel within ``vessel_clearance * reach_mm`` of the centre.
@@ -54,7 +53,7 @@ def choose_centre(
     """
     if on_no_room not in NO_ROOM_POLICIES:
         raise OptionError(f"on_no_room={on_no_room!r}; choose one of {', '.join(NO_ROOM_POLICIES)}")
-    n = candidates_mm.shape[0]
+    n = prepared.depth_mm.shape[0]
     if n == 0:
         if on_no_room == "skip":
             return None
@@ -63,10 +62,7 @@ def choose_centre(
     need_clear = vessel_clearance * reach_mm if vessel_avoidance else 0.0
     depth = prepared.depth_mm
     vdist = prepared.vessel_dist_mm
-    free = np.ones(n, dtype=bool)
-    for centre_mm, other_reach in placed:
-        d2 = ((candidates_mm - centre_mm) ** 2).sum(axis=1)
-        free &= d2 >= (reach_mm + other_reach) ** 2
+    free = tumor_gap_mm >= reach_mm
     deep = depth >= need_depth
     clear = vdist >= need_clear
     ok = deep & clear & free
@@ -90,6 +86,24 @@ def choose_centre(
     step = np.asarray(prepared.coarse_step, dtype=np.float64)
     centre = prepared.candidates_vox[pick].astype(np.float64) + rng.uniform(-0.5, 0.5, 3) * (step - 1)
     return np.clip(centre, 0, np.asarray(prepared.shape) - 1)
+
+
+def candidates_mm(prepared: Prepared) -> np.ndarray:
+    """Candidate centres in mm, shape (3, N) float32."""
+    sp = np.asarray(prepared.spacing_mm, dtype=np.float32)[:, None]
+    return np.ascontiguousarray(prepared.candidates_vox.T) * sp
+
+
+def update_gap(gap: np.ndarray, cand_mm: np.ndarray, centre_vox: np.ndarray,
+               spacing_mm: tuple[float, float, float], reach_mm: float) -> None:
+    """Fold a newly placed tumor into ``gap`` (distance to the nearest tumor surface), in place."""
+    c = np.asarray(centre_vox, dtype=np.float64) * np.asarray(spacing_mm)
+    d2 = np.square(cand_mm[0] - np.float32(c[0]))
+    d2 += np.square(cand_mm[1] - np.float32(c[1]))
+    d2 += np.square(cand_mm[2] - np.float32(c[2]))
+    np.sqrt(d2, out=d2)
+    d2 -= np.float32(reach_mm)
+    np.minimum(gap, d2, out=gap)
 
 
 def _explain(prepared: Prepared, kind: str, reach: float, need_depth: float, need_clear: float,

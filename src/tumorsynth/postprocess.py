@@ -36,28 +36,40 @@ def capsule_profile(d: np.ndarray, width_mm: float) -> np.ndarray:
 
 
 def trilinear_gather(vol: np.ndarray, p0: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
-    """Values of a 3-D array at fractional indices (trilinear; clamped at the borders)."""
-    n0, n1, n2 = vol.shape
-    flat = vol.reshape(-1)  # a view for C-contiguous arrays
-    f = []
+    """Values of a C-contiguous 3-D array at fractional indices inside it (trilinear).
+
+    Indices are clamped to the array; the result is float32.
+    """
+    vol = np.ascontiguousarray(vol)
+    shape = vol.shape
+    flat = vol.reshape(-1)
+    strides = (shape[1] * shape[2], shape[2], 1)
+    base = np.zeros(p0.shape, dtype=np.intp)
     w = []
-    for p, n in ((p0, n0), (p1, n1), (p2, n2)):
-        p = np.clip(p, 0, n - 1)
-        fi = np.minimum(np.floor(p).astype(np.int64), max(n - 2, 0))
-        f.append(fi)
-        w.append((p - fi).astype(np.float32) if n > 1 else np.zeros_like(p, dtype=np.float32))
-    s0, s1 = n1 * n2, n2
-    d0, d1, d2 = (s0 if n0 > 1 else 0), (s1 if n1 > 1 else 0), (1 if n2 > 1 else 0)
-    base = f[0] * s0 + f[1] * s1 + f[2]
+    step = []
+    for p, n, st in zip((p0, p1, p2), shape, strides, strict=True):
+        if n == 1:
+            w.append(None)
+            step.append(0)
+            continue
+        q = np.clip(p, 0, n - 1).astype(np.float32, copy=False)
+        fi = np.minimum(q.astype(np.intp), n - 2)  # q >= 0: truncation is floor
+        base += fi * st
+        q -= fi
+        w.append(q)
+        step.append(st)
 
-    def lerp_z(b: np.ndarray) -> np.ndarray:
-        lo = flat[b].astype(np.float32)
-        return lo + w[2] * (flat[b + d2] - lo)
+    def lerp(lo: np.ndarray, hi: np.ndarray, wk: np.ndarray | None) -> np.ndarray:
+        if wk is None:
+            return lo
+        hi -= lo
+        hi *= wk
+        hi += lo
+        return hi
 
-    c00 = lerp_z(base)
-    c01 = lerp_z(base + d1)
-    c10 = lerp_z(base + d0)
-    c11 = lerp_z(base + d0 + d1)
-    c0 = c00 + w[1] * (c01 - c00)
-    c1 = c10 + w[1] * (c11 - c10)
-    return (c0 + w[0] * (c1 - c0)).astype(np.float32, copy=False)
+    s0, s1, s2 = step
+    c00 = lerp(flat[base].astype(np.float32), flat[base + s2].astype(np.float32), w[2])
+    c01 = lerp(flat[base + s1].astype(np.float32), flat[base + s1 + s2].astype(np.float32), w[2])
+    c10 = lerp(flat[base + s0].astype(np.float32), flat[base + s0 + s2].astype(np.float32), w[2])
+    c11 = lerp(flat[base + s0 + s1].astype(np.float32), flat[base + s0 + s1 + s2].astype(np.float32), w[2])
+    return lerp(lerp(c00, c01, w[1]), lerp(c10, c11, w[1]), w[0])

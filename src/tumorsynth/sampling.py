@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tumorsynth.errors import OptionError
-from tumorsynth.location import NO_ROOM_POLICIES, choose_centre
+from tumorsynth.location import NO_ROOM_POLICIES, candidates_mm, choose_centre, update_gap
 from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.prepare import Prepared
 from tumorsynth.presets import (
@@ -167,15 +167,14 @@ def sample_params(
 
     drafts = [_draw_tumor(gen, kind, k, prepared) for kind in kinds]
     drafts.sort(key=lambda d: -max(d["semi_axes_mm"]))  # place the largest first
-    spacing = np.asarray(prepared.spacing_mm, dtype=np.float64)
-    cand_mm = prepared.candidates_vox.astype(np.float64) * spacing
-    placed: list[tuple[np.ndarray, float]] = []
+    cand_mm = candidates_mm(prepared)
+    gap = np.full(cand_mm.shape[1], np.inf, dtype=np.float32)
     tumors: list[TumorParams] = []
     skipped = 0
     for d in drafts:
         reach = float(max(d["semi_axes_mm"]))
         centre = choose_centre(
-            prepared, cand_mm, reach, placed, rng=gen,
+            prepared, reach, gap, rng=gen,
             inside_fraction=float(k["inside_fraction"]), vessel_clearance=float(k["vessel_clearance"]),
             vessel_avoidance=bool(k["vessel_avoidance"]), on_no_room=str(k["on_no_room"]),
             strict_vessels=bool(k["strict_vessels"]),
@@ -184,7 +183,7 @@ def sample_params(
         if centre is None:
             skipped += 1
             continue
-        placed.append((centre * spacing, reach))
+        update_gap(gap, cand_mm, centre, prepared.spacing_mm, reach)
         tumors.append(TumorParams(centre_vox=(float(centre[0]), float(centre[1]), float(centre[2])), **d))
     settings = {key: (list(v) if isinstance(v, tuple) else v) for key, v in k.items()}
     return CaseParams(

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from tumorsynth.interp import apply_separable_batch, cubic_matrix
 from tumorsynth.params import TumorParams
 

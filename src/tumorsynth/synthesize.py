@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from tumorsynth.errors import InputError
-from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.interp import upsample_linear
+from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.postprocess import capsule_profile, trilinear_gather
 from tumorsynth.shape import (
     NODE_CLIP,
@@ -179,12 +179,16 @@ def _store(view: np.ndarray, values: np.ndarray, idx: tuple[np.ndarray, ...] | N
 
 def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
                  spacing: np.ndarray) -> None:
-    """Push the host tissue around the tumor outward (only liver voxels that move)."""
+    """Push the host tissue around the tumor outward (liver voxels that move by > 0.1 voxel)."""
     d = plan.d
     lb = liver[plan.box]
-    band = 2.0 * math.sqrt(t.edge_blur_mm**2 + float(spacing.max()) ** 2 / 12)
-    sel = d > np.float32(-band)
-    sel &= d < np.float32(t.mass_effect_range_mm)
+    push = np.float32(t.mass_effect_mm)
+    reach = np.float32(t.mass_effect_range_mm)
+    # voxels deep inside the tumor are replaced by it; beyond d_max the push is under 0.1 voxel
+    d_max = reach * np.float32(1.0 - math.sqrt(min(1.0, 0.1 * float(spacing.min()) / float(push))))
+    d_min = np.float32(-math.sqrt(t.edge_blur_mm**2 + float(spacing.max()) ** 2 / 12))
+    sel = d > d_min
+    sel &= d < d_max
     sel &= lb
     flat = np.flatnonzero(sel)
     if flat.size == 0:
@@ -192,21 +196,27 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
     n0, n1, n2 = d.shape
     i0, rem = np.divmod(flat, n1 * n2)
     i1, i2 = np.divmod(rem, n2)
-    dd = d.reshape(-1)[flat]
-    f = np.clip(1.0 - dd / np.float32(t.mass_effect_range_mm), 0.0, 1.0)
-    delta = np.float32(t.mass_effect_mm) * f * f
+    f = d.reshape(-1)[flat]
+    f *= -1.0 / reach
+    f += 1.0
+    np.clip(f, 0.0, 1.0, out=f)
+    f *= f
+    f *= push  # delta: how far the tissue moved
     x0, x1, x2 = plan.offsets[0][i0], plan.offsets[1][i1], plan.offsets[2][i2]
-    r = np.sqrt(x0 * x0 + x1 * x1 + x2 * x2)
+    r = x0 * x0
+    r += x1 * x1
+    r += x2 * x2
+    np.sqrt(r, out=r)
     np.maximum(r, np.float32(1e-3), out=r)
-    k = delta / r
-    p0 = i0 - k * x0 / np.float32(spacing[0])
-    p1 = i1 - k * x1 / np.float32(spacing[1])
-    p2 = i2 - k * x2 / np.float32(spacing[2])
+    f /= r
+    p0 = i0 - f * (x0 / np.float32(spacing[0]))
+    p1 = i1 - f * (x1 / np.float32(spacing[1]))
+    p2 = i2 - f * (x2 / np.float32(spacing[2]))
     view = out[plan.box]
     vals = np.ascontiguousarray(view, dtype=np.float32)
     moved = trilinear_gather(vals, p0, p1, p2)
     near = (np.rint(p0).astype(np.intp), np.rint(p1).astype(np.intp), np.rint(p2).astype(np.intp))
-    keep = np.flatnonzero(lb[near])
+    keep = lb[near]
     _store(view, moved[keep], (i0[keep], i1[keep], i2[keep]))
 
 

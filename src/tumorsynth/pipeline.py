@@ -1,0 +1,323 @@
+"""File-level jobs behind the command line: one case, a replay, a batch, the demo.
+
+Each job reads NIfTI files, runs the generator and writes a case folder::
+
+    OUTDIR/ct.nii.gz        the CT with tumors (input's affine, header and data type)
+    OUTDIR/label.nii.gz     0 background, 1 liver, 2 tumor (uint8)
+    OUTDIR/params.json      the parameter record: replays the case voxel for voxel
+    OUTDIR/preview.png      axial, coronal, sagittal through the largest tumor (liver window)
+    OUTDIR/report.json      inputs, seed, resolved options, versions, timings
+
+A case folder is built under a temporary name and renamed when complete, so a folder with the
+final name is always whole; inputs are only read. A batch skips the cases already done, so a
+stopped batch resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tumorsynth import __version__
+from tumorsynth.cases import CaseFiles, discover_cases
+from tumorsynth.errors import InputError, NoRoomError, OutputExistsError, TumorsynthError
+from tumorsynth.io import Volume, load_case, load_nifti, save_nifti, write_text_atomic
+from tumorsynth.params import CaseParams
+from tumorsynth.prepare import prepare
+from tumorsynth.preview import write_preview
+from tumorsynth.sampling import sample_params
+from tumorsynth.synthesize import synthesize
+
+__all__ = ["BatchSummary", "case_seed", "replay_file", "run_batch", "run_demo", "synthesize_file"]
+
+log = logging.getLogger(__name__)
+
+
+def _versions() -> dict[str, str]:
+    import nibabel
+    import scipy
+
+    return {"tumorsynth": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "nibabel": nibabel.__version__, "python": platform.python_version()}
+
+
+def _suffix(path: Path) -> str:
+    return ".nii.gz" if path.name.lower().endswith(".nii.gz") else ".nii"
+
+
+class _CaseFolder:
+    """Build a folder under a temporary name; rename it to its final name when complete."""
+
+    def __init__(self, target: Path, overwrite: bool) -> None:
+        self.target = Path(target)
+        self.overwrite = overwrite
+        if self.target.exists() and not overwrite:
+            raise OutputExistsError(f"{self.target}: output folder exists; choose another -o or pass --overwrite")
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(self.tmp, 0o777 & ~mask)
+
+    def commit(self) -> None:
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            os.replace(self.target, old)
+            os.replace(self.tmp, self.target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.target)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _largest_centre(params: CaseParams, liver: np.ndarray) -> tuple[float, float, float]:
+    if params.tumors:
+        t = max(params.tumors, key=lambda t: float(np.prod(t.semi_axes_mm)))
+        return t.centre_vox
+    idx = [np.flatnonzero(liver.any(axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
+    return tuple(float((i[0] + i[-1]) / 2) for i in idx)  # type: ignore[return-value]
+
+
+def _write_case(folder: _CaseFolder, ct: Volume, liver: np.ndarray, params: CaseParams,
+                report: dict[str, Any], *, preview: bool, t0: float) -> dict[str, Any]:
+    """Synthesize and write a complete case folder."""
+    t1 = time.perf_counter()
+    out_ct, label = synthesize(ct.data, liver, params)
+    t_syn = time.perf_counter() - t1
+    suffix = _suffix(ct.path) if ct.path is not None else ".nii.gz"
+    try:
+        save_nifti(folder.tmp / f"ct{suffix}", out_ct, ct)
+        save_nifti(folder.tmp / f"label{suffix}", label, ct, dtype=np.uint8)
+        write_text_atomic(folder.tmp / "params.json", params.to_json())
+        if preview:
+            write_preview(folder.tmp / "preview.png", out_ct, label, ct.affine, _largest_centre(params, liver))
+        report.update({
+            "tumors": len(params.tumors),
+            "skipped_tumors": params.skipped,
+            "tumor_voxels": int(np.count_nonzero(label == 2)),
+            "tumor_volume_ml": float(np.count_nonzero(label == 2) * np.prod(ct.spacing_mm) / 1000),
+            "seconds": {"synthesize": round(t_syn, 4), "total": round(time.perf_counter() - t0, 3)},
+            "versions": _versions(),
+        })
+        write_text_atomic(folder.tmp / "report.json", json.dumps(report, indent=2))
+        folder.commit()
+    except BaseException:
+        folder.abort()
+        raise
+    return report
+
+
+def synthesize_file(
+    ct_path: str | os.PathLike[str],
+    liver_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    preset: str = "mix",
+    seed: int | None = None,
+    liver_label: int | Sequence[int] | None = None,
+    vessel_mask: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    preview: bool = True,
+    **knobs: Any,
+) -> dict[str, Any]:
+    """Synthesize tumors into one CT file and write a case folder (see the module docstring).
+
+    ``seed=None`` draws a fresh seed, which is recorded in ``params.json`` and ``report.json``.
+    Returns the report (also written as ``report.json``).
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    folder = _CaseFolder(out, overwrite)  # refuse an existing folder before any work
+    try:
+        ct, liver = load_case(ct_path, liver_path, liver_label=liver_label)
+        vm = None
+        if vessel_mask is not None:
+            vm_vol = load_nifti(vessel_mask, what="vessel mask")
+            if vm_vol.shape != ct.shape:
+                raise InputError(f"{vessel_mask}: vessel mask shape {vm_vol.shape} differs from CT shape {ct.shape}")
+            vm = vm_vol.data
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+        prep = prepare(ct.data, liver, ct.spacing_mm, vessel_mask=vm, check_hu=False)
+        try:
+            params = sample_params(prep, preset, rng=int(seed), **knobs)
+        except NoRoomError as exc:
+            raise NoRoomError(f"{liver_path}: {exc}") from None
+        report: dict[str, Any] = {
+            "command": "synth", "ct": str(ct_path), "liver_mask": str(liver_path),
+            "liver_label": list(liver_label) if isinstance(liver_label, (list, tuple)) else liver_label,
+            "vessel_mask": None if vessel_mask is None else str(vessel_mask),
+            "preset": params.preset, "seed": int(seed), "options": knobs,
+            "parenchyma_hu": round(prep.parenchyma_hu, 2), "noise_hu": round(prep.noise_hu, 2),
+            "vessel_fraction": round(prep.vessel_fraction(), 4), "liver_volume_ml": round(prep.liver_volume_ml, 1),
+            "spacing_mm": list(ct.spacing_mm), "shape": list(ct.shape),
+        }
+    except BaseException:
+        folder.abort()
+        raise
+    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0)
+
+
+def replay_file(
+    params_path: str | os.PathLike[str],
+    ct_path: str | os.PathLike[str],
+    liver_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    liver_label: int | Sequence[int] | None = None,
+    overwrite: bool = False,
+    preview: bool = True,
+) -> dict[str, Any]:
+    """Re-create a case from its ``params.json`` on the same CT and mask, voxel for voxel."""
+    t0 = time.perf_counter()
+    p = Path(params_path)
+    if not p.is_file():
+        raise InputError(f"{p}: parameter record not found; pass the params.json of a synthesized case")
+    params = CaseParams.from_json(p.read_text(encoding="utf-8"), source=str(p))
+    folder = _CaseFolder(Path(out_dir), overwrite)
+    try:
+        ct, liver = load_case(ct_path, liver_path, liver_label=liver_label)
+        if tuple(ct.shape) != tuple(params.shape) or not np.allclose(ct.spacing_mm, params.spacing_mm, rtol=1e-4):
+            raise InputError(
+                f"{ct_path}: CT grid {ct.shape} at {tuple(round(s, 4) for s in ct.spacing_mm)} mm is not the grid "
+                f"{tuple(params.shape)} at {tuple(round(s, 4) for s in params.spacing_mm)} mm the record was made for; "
+                "replay on the CT it was sampled from"
+            )
+        report = {"command": "replay", "params": str(p), "ct": str(ct_path), "liver_mask": str(liver_path),
+                  "preset": params.preset, "seed": params.seed}
+    except BaseException:
+        folder.abort()
+        raise
+    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0)
+
+
+def case_seed(base_seed: int, name: str) -> int:
+    """A case's own seed: depends on the batch seed and the case name only (not order or workers)."""
+    ss = np.random.SeedSequence([int(base_seed), zlib.crc32(name.encode("utf-8"))])
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already complete (resume)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"done": self.done, "skipped_existing": self.skipped, "failed": self.failed,
+                "counts": {"done": len(self.done), "skipped_existing": len(self.skipped), "failed": len(self.failed)},
+                "seconds": round(self.seconds, 2)}
+
+
+def _batch_one(case: CaseFiles, out_dir: str, preset: str, seed: int, knobs: dict[str, Any],
+               liver_label: Any, preview: bool) -> tuple[str, str | None]:
+    label = liver_label if liver_label is not None else case.liver_label
+    try:
+        synthesize_file(case.image, case.mask, Path(out_dir) / case.name, preset=preset, seed=seed,
+                        liver_label=label, preview=preview, **knobs)
+        return case.name, None
+    except TumorsynthError as exc:
+        return case.name, str(exc)
+
+
+def run_batch(
+    source: str | os.PathLike[str] | Sequence[CaseFiles],
+    out_dir: str | os.PathLike[str],
+    *,
+    preset: str = "mix",
+    seed: int = 0,
+    layout: str = "auto",
+    liver_label: int | Sequence[int] | None = None,
+    workers: int = 1,
+    preview: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+    **knobs: Any,
+) -> BatchSummary:
+    """Synthesize every case of a folder, a CSV list or a list of :class:`CaseFiles`.
+
+    Each case gets its own seed from ``seed`` and its name (:func:`case_seed`) and its own
+    folder under ``out_dir``. Cases whose folder exists are skipped (resume); a case that fails
+    is reported and the others go on. Writes ``out_dir/batch_summary.json``.
+    """
+    t0 = time.perf_counter()
+    cases = list(source) if isinstance(source, (list, tuple)) else discover_cases(source, layout=layout)
+    real = [c.name for c in cases if c.tumor_label is not None]
+    if real and liver_label is None:
+        log.warning("%d case(s) come from a tumor dataset (%s ...); their real tumors count as liver",
+                    len(real), real[0])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = BatchSummary()
+    todo = []
+    for c in cases:
+        (summary.skipped if (out / c.name).is_dir() else todo).append(c if not (out / c.name).is_dir() else c.name)
+    for stale in out.glob(".*.partial-*"):  # left by a batch that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    jobs = [(c, str(out), preset, case_seed(seed, c.name), dict(knobs), liver_label, preview) for c in todo]
+    total = len(jobs)
+    done = 0
+
+    def record(name: str, err: str | None) -> None:
+        nonlocal done
+        done += 1
+        if err is None:
+            summary.done.append(name)
+        else:
+            summary.failed[name] = err
+        if progress is not None:
+            progress(done, total, name)
+
+    if workers <= 1 or total <= 1:
+        for job in jobs:
+            record(*_batch_one(*job))  # type: ignore[arg-type]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_batch_one, *job) for job in jobs]  # type: ignore[arg-type]
+            for fut in as_completed(futures):
+                record(*fut.result())
+    summary.seconds = time.perf_counter() - t0
+    report = summary.to_dict() | {"preset": preset, "seed": seed, "options": knobs,
+                                  "cases": {c.name: {"image": str(c.image), "mask": str(c.mask),
+                                                     "layout": c.layout,
+                                                     "seed": case_seed(seed, c.name)} for c in cases},
+                                  "versions": _versions(), "argv": sys.argv}
+    write_text_atomic(out / "batch_summary.json", json.dumps(report, indent=2, default=str))
+    return summary
+
+
+def run_demo(out_dir: str | os.PathLike[str] = "tumorsynth_demo", *, preset: str = "mix", seed: int = 0,
+             overwrite: bool = False, **knobs: Any) -> dict[str, Any]:
+    """The main job on the built-in phantom: writes the phantom (CT and liver mask) and a case."""
+    from tumorsynth.phantom import make_phantom
+
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out}: output folder exists; choose another -o or pass --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    ph = make_phantom(rng=seed)
+    host = Volume(data=ph.ct, affine=ph.affine, spacing_mm=ph.spacing_mm)
+    save_nifti(out / "phantom_ct.nii.gz", ph.ct, affine=ph.affine)
+    save_nifti(out / "phantom_liver.nii.gz", ph.liver.astype(np.uint8), affine=ph.affine)
+    del host
+    report = synthesize_file(out / "phantom_ct.nii.gz", out / "phantom_liver.nii.gz", out / "case",
+                             preset=preset, seed=seed, overwrite=True, **knobs)
+    return report
