@@ -47,6 +47,14 @@ def _names(text: str | None) -> list[str]:
     return [n.strip() for n in (text or "").split(",") if n.strip()]
 
 
+def _progress(done: int, total: int) -> None:
+    import sys
+
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\rbuilding the study: case {done}/{total}" + ("\n" if done == total else ""))
+        sys.stderr.flush()
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from tumorsynth.reader_study import build_study
 
@@ -66,6 +74,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         crop_margin_mm=args.crop_margin,
         title=args.title,
         overwrite=args.overwrite,
+        progress=_progress,
     )
     print(f"study of {len(result.case_ids)} cases written to {result.study_dir} "
           f"(seed {result.seed}; truth in {result.study_dir / 'owner'})")

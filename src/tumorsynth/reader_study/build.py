@@ -363,6 +363,7 @@ def build_study(
     title: str = "Liver CT reader study",
     overwrite: bool = False,
     synthesize: Callable[..., Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BuildResult:
     """Build a blinded reader study in ``out_dir``.
 
@@ -387,6 +388,7 @@ def build_study(
         title: shown on the reader page.
         overwrite: replace an existing folder that holds no answers.
         synthesize: the generator (default :func:`tumorsynth.synthesize_case`).
+        progress: called as ``progress(done, total)`` after each case (for a progress line).
 
     Returns:
         A :class:`BuildResult` with the case ids in study order, counts and the tokens.
@@ -497,6 +499,8 @@ def build_study(
                 write_blinded_nifti(paths.labels / f"{cid}.nii.gz", lab_ras, spacing, "uint8")
                 record["label"] = f"owner/labels/{cid}.nii.gz"
             key[cid] = record
+            if progress is not None:
+                progress(pos + 1, len(ordered))
             manifest_cases.append({
                 "id": cid,
                 "file": f"cases/{cid}.nii.gz",

@@ -41,6 +41,8 @@ __all__ = [
     "MODES",
     "cohen_kappa",
     "compute_report",
+    "rating_auc",
+    "rating_score",
     "reader_metrics",
     "wilson_interval",
     "write_report",
@@ -131,6 +133,28 @@ def reader_metrics(truth: Mapping[str, str], answers: Mapping[str, str], n_cases
     return out
 
 
+def rating_auc(scores_synthetic: Sequence[float], scores_real: Sequence[float]) -> dict[str, Any]:
+    """Area under the ROC curve of ratings (synthetic should score higher), with the
+    Hanley-McNeil 95% interval; ties count one half. ``nan`` without cases of both kinds."""
+    n1, n2 = len(scores_synthetic), len(scores_real)
+    out: dict[str, Any] = {"value": NAN, "ci_low": NAN, "ci_high": NAN, "n_synthetic": n1, "n_real": n2}
+    if not n1 or not n2:
+        return out
+    wins = sum((x > y) + 0.5 * (x == y) for x in scores_synthetic for y in scores_real)
+    a = wins / (n1 * n2)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = math.sqrt(max(0.0, (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a)) / (n1 * n2)))
+    out.update(value=a, ci_low=max(0.0, a - Z95 * se), ci_high=min(1.0, a + Z95 * se))
+    return out
+
+
+def rating_score(answer: str, confidence: int | None) -> float:
+    """A reader's answer as one number: +confidence for synthetic, -confidence for real, 0 for
+    unsure; a missing confidence counts as 3 (the middle)."""
+    c = 3 if confidence is None else confidence
+    return float(c) if answer == "synthetic" else -float(c) if answer == "real" else 0.0
+
+
 def _habits(answers: Sequence[store.Answer], truth: Mapping[str, str]) -> dict[str, Any]:
     """Reading time and confidence of one reader (``nan`` when not recorded)."""
     secs = sorted(a.seconds for a in answers if a.seconds is not None)
@@ -141,7 +165,10 @@ def _habits(answers: Sequence[store.Answer], truth: Mapping[str, str]) -> dict[s
     if secs:
         mid = len(secs) // 2
         median = float(secs[mid]) if len(secs) % 2 else (secs[mid - 1] + secs[mid]) / 2
+    auc = rating_auc([rating_score(a.answer, a.confidence) for a in answers if truth[a.case_id] == "synthetic"],
+                     [rating_score(a.answer, a.confidence) for a in answers if truth[a.case_id] == "real"])
     return {
+        "auc": auc,
         "median_seconds": median,
         "mean_confidence_correct": (sum(conf_right) / len(conf_right)) if conf_right else NAN,
         "mean_confidence_wrong": (sum(conf_wrong) / len(conf_wrong)) if conf_wrong else NAN,
@@ -230,17 +257,27 @@ def _markdown(rep: Mapping[str, Any]) -> str:
         "",
         "## Answers",
         "",
-        "| reader | answered | missing | unsure | TP | FN | TN | FP | unsure on synthetic | unsure on real "
-        "| median time per case | mean confidence when right / wrong |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| reader | answered | missing | unsure | TP | FN | TN | FP | unsure on synthetic | unsure on real |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, m in rep["readers"].items():
-        secs = "n/a" if math.isnan(m["median_seconds"]) else f"{m['median_seconds']:.0f} s"
         lines.append(
             f"| {name} | {m['answered']} | {m['missing']} | {m['unsure']} | {m['tp']} | {m['fn']} | "
-            f"{m['tn']} | {m['fp']} | {m['unsure_synthetic']} | {m['unsure_real']} | {secs} | "
-            f"{_num(m['mean_confidence_correct'], 1)} / {_num(m['mean_confidence_wrong'], 1)} |"
+            f"{m['tn']} | {m['fp']} | {m['unsure_synthetic']} | {m['unsure_real']} |"
         )
+    lines += ["", "## Confidence and reading time", "",
+              "AUC: area under the ROC curve of each reader's rating, where 'synthetic' with "
+              "confidence c scores +c, 'real' -c, 'unsure' 0 (no confidence given: 3); 0.5 is "
+              "chance. 95% interval after Hanley and McNeil.", "",
+              "| reader | median time per case | mean confidence when right | when wrong | AUC (95% CI) |",
+              "| --- | --- | --- | --- | --- |"]
+    for name, m in rep["readers"].items():
+        secs = "n/a" if math.isnan(m["median_seconds"]) else f"{m['median_seconds']:.0f} s"
+        auc = m["auc"]
+        auc_text = ("n/a" if math.isnan(auc["value"]) else
+                    f"{auc['value']:.3f} ({auc['ci_low']:.3f}–{auc['ci_high']:.3f})")
+        lines.append(f"| {name} | {secs} | {_num(m['mean_confidence_correct'], 1)} | "
+                     f"{_num(m['mean_confidence_wrong'], 1)} | {auc_text} |")
     titles = {"unsure_wrong": "Unsure counted as wrong", "unsure_excluded": "Unsure answers excluded"}
     for mode in MODES:
         lines += ["", f"## {titles[mode]}", "",
@@ -292,6 +329,9 @@ def _reader_rows(rep: Mapping[str, Any]) -> list[dict[str, Any]]:
             for k in ("answered", "missing", "unsure", "tp", "fn", "tn", "fp", "unsure_synthetic", "unsure_real",
                       "median_seconds", "mean_confidence_correct", "mean_confidence_wrong"):
                 row[k] = m.get(k, NAN)
+            row["auc"] = m.get("auc", {}).get("value", NAN)
+            row["auc_ci_low"] = m.get("auc", {}).get("ci_low", NAN)
+            row["auc_ci_high"] = m.get("auc", {}).get("ci_high", NAN)
             for metric in ("accuracy", "sensitivity", "specificity"):
                 d = m[mode][metric]
                 row.update({f"{metric}": d["value"], f"{metric}_k": d["k"], f"{metric}_n": d["n"],

@@ -14,6 +14,8 @@ from tumorsynth.reader_study.layout import StudyPaths, load_key
 from tumorsynth.reader_study.report import (
     cohen_kappa,
     compute_report,
+    rating_auc,
+    rating_score,
     reader_metrics,
     wilson_interval,
     write_report,
@@ -68,6 +70,23 @@ def test_reader_metrics_hand_values() -> None:
     assert w["accuracy"]["ci_low"] == pytest.approx(0.2152, abs=1e-4)
 
 
+def test_rating_auc_hand_values() -> None:
+    # synthetic: conf-5 synthetic (+5), unsure (0); real: conf-4 real (-4), conf-2 synthetic (+2)
+    syn = [rating_score("synthetic", 5), rating_score("unsure", None)]
+    real = [rating_score("real", 4), rating_score("synthetic", 2)]
+    assert syn == [5.0, 0.0] and real == [-4.0, 2.0]
+    auc = rating_auc(syn, real)
+    # pairs won: (5,-4) (5,2) (0,-4); lost: (0,2) -> 3/4
+    assert auc["value"] == 0.75
+    # Hanley-McNeil: Q1 = 0.6, Q2 = 9/14; var = (0.1875 + 0.0375 + 0.0803571) / 4
+    se = math.sqrt((0.1875 + (0.6 - 0.5625) + (9 / 14 - 0.5625)) / 4)
+    assert auc["ci_low"] == pytest.approx(0.75 - 1.959964 * se, abs=1e-5)
+    assert auc["ci_high"] == 1.0
+    assert rating_auc([1.0, 1.0], [1.0])["value"] == 0.5  # ties: chance
+    assert rating_score("real", None) == -3.0
+    assert math.isnan(rating_auc([], [1.0])["value"])
+
+
 def _answer_all(study) -> dict[str, list[str]]:
     """alice: all right except one real case 'unsure'; bob: everything 'synthetic', one missing."""
     key = load_key(study.study_dir)
@@ -106,6 +125,10 @@ def test_report_of_a_study(fresh_study, tmp_path) -> None:
     assert a["median_seconds"] == 20.0 and math.isnan(b["median_seconds"])
     assert a["mean_confidence_correct"] == 4.0 and math.isnan(a["mean_confidence_wrong"])
     assert b["mean_confidence_wrong"] == 2.0
+    # alice: synthetic +4 +4 +4 vs real -3 -3 0: every pair won;
+    # bob: synthetic +3 +3 +3 vs real +2 +3: 3 pairs won, 3 tied, of 6
+    assert a["auc"]["value"] == 1.0
+    assert b["auc"]["value"] == pytest.approx((3 * 1 + 3 * 0.5) / 6)
     pooled = rep["pooled"]
     assert pooled["unsure_wrong"]["accuracy"]["k"] == 8 and pooled["unsure_wrong"]["accuracy"]["n"] == 11
     (pair,) = rep["pairs"]
@@ -122,7 +145,7 @@ def test_report_of_a_study(fresh_study, tmp_path) -> None:
     written = write_report(fresh_study.study_dir, out)
     assert set(written) == {"markdown", "readers_csv", "pairs_csv", "cases_csv", "json", "chart"}
     md = written["markdown"].read_text()
-    assert "83.3% (5/6;" in md and "60.0% (3/5;" in md and "| 20 s | 4.0 / n/a |" in md
+    assert "83.3% (5/6;" in md and "60.0% (3/5;" in md and "| alice | 20 s | 4.0 | n/a | 1.000 (" in md
     rows = list(csv.DictReader(written["readers_csv"].open()))
     alice_wrong = next(r for r in rows if r["reader"] == "alice" and r["mode"] == "unsure_wrong")
     assert float(alice_wrong["accuracy"]) == pytest.approx(5 / 6, abs=1e-6)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import write_healthy_case, write_real_case
+from reader_study_cases import write_healthy_case, write_real_case
 
 from tumorsynth.cli import main
 from tumorsynth.errors import InputError, OptionError, OutputExistsError
@@ -144,3 +144,41 @@ def test_healthy_folder_needs_masks(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert rc == 2
     err = capsys.readouterr().err
     assert "no liver mask" in err and str(ct) in err
+
+
+def test_cli_serve_runs_the_app(study) -> None:
+    """`tumorsynth study serve` in its own process answers on the chosen port."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("uvicorn")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tumorsynth", "study", "serve", str(study.study_dir),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
+                time.sleep(0.2)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/me",
+                                     headers={"Authorization": f"Bearer {study.tokens['bob']}"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert b'"reader":"bob"' in r.read()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    assert f"http://127.0.0.1:{port}/" in out

@@ -11,7 +11,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import REVEALING, build, fake_synthesize, write_real_case
+from reader_study_cases import REVEALING, build, fake_synthesize, write_real_case
 
 from tumorsynth.errors import InputError, OptionError, OutputExistsError
 from tumorsynth.reader_study import CaseInput, build_study, find_cases, store
