@@ -216,6 +216,18 @@ def test_find_cases_dataset_layouts(tmp_path: Path) -> None:
     found = find_cases(msd)
     assert [c.ct.name for c in found] == ["liver_3.nii.gz", "liver_4.nii.gz"]
     assert all(c.label is not None and c.label.parent.name == "labelsTr" for c in found)
+    btcv = tmp_path / "btcv"
+    (btcv / "img").mkdir(parents=True)
+    (btcv / "label").mkdir()
+    (btcv / "img" / "img0001.nii.gz").write_bytes(b"")
+    (btcv / "label" / "label0001.nii.gz").write_bytes(b"")
+    (found_btcv,) = find_cases(btcv)
+    assert found_btcv.liver_label == (6,) and found_btcv.tumor_label is None
+    lits_case = find_cases(lits)[0]
+    assert lits_case.tumor_label == 2
+    csv_list = tmp_path / "batch.csv"
+    csv_list.write_text("image,mask\nlits/volume-1.nii,lits/segmentation-1.nii\n")
+    assert find_cases(csv_list)[0].ct.name == "volume-1.nii"
     lst = tmp_path / "cases.tsv"
     lst.write_text("ct\tlabel\nlits/volume-0.nii\tlits/segmentation-0.nii\n")
     assert find_cases(lst)[0].label == lits / "segmentation-0.nii"

@@ -143,6 +143,13 @@ def test_healthy_folder_needs_masks(tmp_path: Path, capsys: pytest.CaptureFixtur
     rc = main(["study", "build", "--real", str(real), "--healthy", str(healthy), "-o", str(tmp_path / "s")])
     assert rc == 2
     err = capsys.readouterr().err
+    assert "no cases found" in err and str(healthy) in err
+    # a list file naming a CT without its mask
+    lst = tmp_path / "healthy.txt"
+    lst.write_text(f"{ct}\n")
+    rc = main(["study", "build", "--real", str(real), "--healthy", str(lst), "-o", str(tmp_path / "s")])
+    assert rc == 2
+    err = capsys.readouterr().err
     assert "no liver mask" in err and str(ct) in err
 
 

@@ -196,7 +196,7 @@ def register(subparsers: Any) -> None:
                        "shuffled with the seed, renamed to opaque ids, stripped of names, header "
                        "texts and labels; the answer key goes to STUDY_DIR/owner/.")
     b.add_argument("--real", required=True, metavar="CASES",
-                   help="real tumor cases with labels: a folder (LiTS, MSD, NAME + NAME_label) or a "
+                   help="real tumor cases with labels: a folder (LiTS, MSD, NAME + NAME_label, ...) or a "
                         "list file with 'ct,label' per line")
     b.add_argument("--healthy", metavar="CASES",
                    help="healthy CTs with liver masks ('ct,liver_mask'); synthetic tumors are drawn "
@@ -213,10 +213,11 @@ def register(subparsers: Any) -> None:
     b.add_argument("--n-real", type=int, default=None, help="use only N real cases (chosen with the seed)")
     b.add_argument("--n-synthetic", type=int, default=None,
                    help="use only N synthetic cases (chosen with the seed)")
-    b.add_argument("--real-tumor-label", type=int, default=2,
-                   help="tumor value in the real cases' labels (default: 2, LiTS/MSD)")
+    b.add_argument("--real-tumor-label", type=int, default=None,
+                   help="tumor value in the real cases' labels (default: from the dataset layout, else 2)")
     b.add_argument("--healthy-liver-label", type=int, default=None,
-                   help="liver value in the healthy masks (default: any non-zero; BTCV 6, TotalSegmentator 5)")
+                   help="liver value in the healthy masks (default: from the dataset layout, e.g. BTCV 6, "
+                        "TotalSegmentator 5, else any non-zero)")
     b.add_argument("--crop-margin", type=float, default=None, metavar="MM",
                    help="crop every case to its liver plus MM millimetres (default: whole scan)")
     b.add_argument("--title", default="Liver CT reader study", help="title shown to readers")

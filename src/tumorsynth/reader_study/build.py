@@ -62,15 +62,20 @@ DEFAULT_WINDOWS: tuple[dict[str, Any], ...] = (
 FIXED_MTIME = 946684800.0  # 2000-01-01T00:00:00Z
 
 _NIFTI_RE = re.compile(r"\.nii(\.gz)?$", re.IGNORECASE)
-_LABEL_SUFFIXES = ("_label", "_labels", "_seg", "_segmentation", "_liver", "_mask", "-label", "-seg")
 
 
 @dataclass(frozen=True)
 class CaseInput:
-    """One input case: a CT and, where there is one, its label map or liver mask."""
+    """One input case: a CT and, where there is one, its label map or liver mask.
+
+    ``liver_label`` and ``tumor_label`` are the mask values of liver and tumor where the
+    dataset layout defines them (BTCV liver 6, LiTS tumor 2, ...); None means "ask the option".
+    """
 
     ct: Path
     label: Path | None = None
+    liver_label: tuple[int, ...] | None = None
+    tumor_label: int | None = None
 
 
 @dataclass
@@ -88,10 +93,6 @@ class BuildResult:
 
 # ------------------------------------------------------------------------------------------
 # Finding the input cases
-
-
-def _nifti_stem(path: Path) -> str:
-    return _NIFTI_RE.sub("", path.name)
 
 
 def _read_case_list(list_file: Path, kind: str) -> list[CaseInput]:
@@ -124,54 +125,31 @@ def _read_case_list(list_file: Path, kind: str) -> list[CaseInput]:
     return cases
 
 
-def _scan_folder(folder: Path, kind: str) -> list[CaseInput]:
-    """Pair CTs and labels in a folder: MSD, LiTS or ``name`` + ``name_label`` layouts."""
-    if (folder / "imagesTr").is_dir():  # Medical Segmentation Decathlon
-        cases = []
-        for img in sorted(p for p in (folder / "imagesTr").iterdir() if _NIFTI_RE.search(p.name)):
-            if img.name.startswith("."):
-                continue
-            lab = folder / "labelsTr" / img.name
-            cases.append(CaseInput(img, lab if lab.is_file() else None))
-        return cases
-    files = sorted(p for p in folder.iterdir() if p.is_file() and _NIFTI_RE.search(p.name)
-                   and not p.name.startswith("."))
-    by_stem = {_nifti_stem(p): p for p in files}
-    cases = []
-    used: set[Path] = set()
-    for stem, path in sorted(by_stem.items()):
-        m = re.fullmatch(r"volume-(\d+)", stem)
-        if m:  # LiTS
-            seg = by_stem.get(f"segmentation-{m.group(1)}")
-            cases.append(CaseInput(path, seg))
-            used.update({path} | ({seg} if seg else set()))
-    for stem, path in sorted(by_stem.items()):
-        if path in used or stem.startswith("segmentation-") or stem.endswith(_LABEL_SUFFIXES):
-            continue
-        mask = next((by_stem[stem + s] for s in _LABEL_SUFFIXES if stem + s in by_stem), None)
-        cases.append(CaseInput(path, mask))
-    return cases
-
-
 def find_cases(spec: str | os.PathLike[str], *, kind: str = "input") -> list[CaseInput]:
     """Find the cases named by ``spec``.
 
-    ``spec`` is a list file (one case per line, ``ct,label``; paths relative to the list file;
-    ``#`` starts a comment), a single NIfTI file, or a folder in one of these layouts:
-    Medical Segmentation Decathlon (``imagesTr/`` and ``labelsTr/``), LiTS (``volume-N.nii`` and
-    ``segmentation-N.nii``), or ``NAME.nii.gz`` beside ``NAME_label.nii.gz`` (also ``_seg``,
-    ``_liver``, ``_mask``).
+    ``spec`` is a folder in any layout :func:`tumorsynth.cases.discover_cases` knows (LiTS,
+    MSD, BTCV, TotalSegmentator, ``NAME`` + ``NAME_liver``/``_label``/``_seg``/``_mask``), a
+    CSV case list with columns ``image,mask`` (the same format as ``tumorsynth batch``), a
+    plain list file (one case per line, ``ct,label`` or ``ct<TAB>label``; paths relative to
+    the list file; ``#`` starts a comment), or a single NIfTI file.
     """
+    from tumorsynth.cases import discover_cases
+
     p = Path(spec)
     if not p.exists():
         raise InputError(f"{p}: {kind} cases not found; give a folder or a list file (ct,label per line)")
     if p.is_dir():
-        cases = _scan_folder(p, kind)
-        if not cases:
-            raise InputError(f"{p}: no NIfTI cases found in this folder; give a list file instead")
-        return cases
+        return [CaseInput(c.image, c.mask, c.liver_label, c.tumor_label) for c in discover_cases(p)]
     if _NIFTI_RE.search(p.name):
         return [CaseInput(p)]
+    try:
+        first = p.read_text(encoding="utf-8-sig").lstrip().splitlines()[:1]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot read {kind} case list ({exc})") from None
+    header = {h.strip().lower() for h in first[0].split(",")} if first else set()
+    if {"image", "mask"} <= header:
+        return [CaseInput(c.image, c.mask, c.liver_label, c.tumor_label) for c in discover_cases(p)]
     return _read_case_list(p, kind)
 
 
@@ -271,10 +249,12 @@ def _select(entries: list[_Entry], n: int | None, rng: np.random.Generator, what
     return [entries[i] for i in keep]
 
 
-def _load_real(entry: _Entry, tumor_label: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _load_real(entry: _Entry, tumor_label: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from tumorsynth.io import load_nifti
 
     case = entry.case
+    if tumor_label is None:
+        tumor_label = case.tumor_label if case.tumor_label is not None else 2
     if case.label is None:
         raise InputError(
             f"{case.ct}: real tumor case has no label file; give 'ct,label' in a list file "
@@ -306,7 +286,8 @@ def _load_synthesized(
             f"{case.ct}: healthy case has no liver mask; give 'ct,liver_mask' in a list file "
             "or put NAME_liver.nii.gz beside it"
         )
-    ct, liver = load_case(case.ct, case.label, liver_label=liver_label)
+    ct, liver = load_case(case.ct, case.label,
+                          liver_label=liver_label if liver_label is not None else case.liver_label)
     try:
         new_ct, label, params = synthesize(np.asarray(ct.data), liver, ct.spacing_mm, preset=preset,
                                            rng=entry.synth_seed)
@@ -357,7 +338,7 @@ def build_study(
     reader_order: str = "same",
     n_real: int | None = None,
     n_synthetic: int | None = None,
-    real_tumor_label: int = 2,
+    real_tumor_label: int | None = None,
     healthy_liver_label: int | None = None,
     crop_margin_mm: float | None = None,
     title: str = "Liver CT reader study",
@@ -381,8 +362,10 @@ def build_study(
         readers: names of readers to create now (tokens returned, shown once).
         reader_order: ``"same"`` study order for all readers, or ``"shuffled"`` per reader.
         n_real, n_synthetic: use only this many real / synthetic cases, chosen with the seed.
-        real_tumor_label: tumor value in the real cases' labels.
-        healthy_liver_label: liver value in the healthy cases' masks (None: any non-zero).
+        real_tumor_label: tumor value in the real cases' labels (None: the dataset layout's,
+            else 2 as in LiTS and MSD).
+        healthy_liver_label: liver value in the healthy cases' masks (None: the dataset
+            layout's, e.g. 6 for BTCV, else any non-zero voxel).
         crop_margin_mm: crop every case to its liver plus this margin (all cases then need a
             liver mask or label); None keeps the whole field of view.
         title: shown on the reader page.
