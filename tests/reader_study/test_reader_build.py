@@ -234,3 +234,15 @@ def test_find_cases_dataset_layouts(tmp_path: Path) -> None:
     lst.write_text("lits/volume-0.nii,lits/missing.nii\n")
     with pytest.raises(InputError, match=r"cases.tsv:1: .*missing.nii not found"):
         find_cases(lst)
+
+
+def test_real_case_not_in_hounsfield_units_refused(inputs, tmp_path: Path) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    ct_path, lab_path = write_real_case(folder, "raw0", 9)
+    img = nib.load(str(ct_path))
+    raw = (np.asarray(img.dataobj).astype(np.int32) + 1024).astype(np.int16)  # scanner values
+    nib.save(nib.Nifti1Image(raw, img.affine), str(ct_path))
+    with pytest.raises(InputError, match="Hounsfield"):
+        build_study(tmp_path / "s", real=[CaseInput(ct_path, lab_path)], healthy=inputs["healthy"],
+                    synthesize=fake_synthesize, seed=1)

@@ -250,7 +250,7 @@ def _select(entries: list[_Entry], n: int | None, rng: np.random.Generator, what
 
 
 def _load_real(entry: _Entry, tumor_label: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from tumorsynth.io import load_nifti
+    from tumorsynth.io import check_ct_hu, load_nifti
 
     case = entry.case
     if tumor_label is None:
@@ -272,6 +272,7 @@ def _load_real(entry: _Entry, tumor_label: int | None) -> tuple[np.ndarray, np.n
             "tumor: drop it or set --real-tumor-label"
         )
     out = np.where(tumor, 2, np.where(labels != 0, 1, 0)).astype(np.uint8)
+    check_ct_hu(np.asarray(ct.data), labels != 0, source=case.ct)
     return np.asarray(ct.data), out, ct.affine, labels != 0
 
 
@@ -298,7 +299,7 @@ def _load_synthesized(
 
 
 def _load_given(entry: _Entry) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
-    from tumorsynth.io import load_nifti
+    from tumorsynth.io import check_ct_hu, load_nifti
 
     case = entry.case
     ct = load_nifti(case.ct, what="CT")
@@ -308,6 +309,8 @@ def _load_given(entry: _Entry) -> tuple[np.ndarray, np.ndarray | None, np.ndarra
     if lab.shape != ct.shape:
         raise InputError(f"{case.label}: label shape {lab.shape} differs from CT shape {ct.shape} ({case.ct})")
     labels = np.rint(np.asarray(lab.data)).astype(np.uint8)
+    if (labels != 0).any():
+        check_ct_hu(np.asarray(ct.data), labels != 0, source=case.ct)
     return np.asarray(ct.data), labels, ct.affine, labels != 0
 
 
