@@ -187,7 +187,7 @@ def liver_mask_from_labels(
     return mask
 
 
-def _present_values(arr: np.ndarray, limit: int = 20) -> str:
+def _present_values(arr: np.ndarray, limit: int = 64) -> str:
     if arr.dtype.kind in "biu" and arr.size and int(arr.min()) >= 0 and int(arr.max()) < 65536:
         counts = np.bincount(arr.ravel().astype(np.int64, copy=False))
         vals = np.flatnonzero(counts)

@@ -152,6 +152,13 @@ def _like(template: Any, arr: np.ndarray) -> Any:
     return np.asarray(arr, dtype=np.asarray(template).dtype)[None]
 
 
+def _has_value(label: np.ndarray, value: int) -> bool:
+    """Whether a label array holds ``value`` (integer fast path; floats are rounded)."""
+    if label.dtype.kind in "iub":
+        return bool((label == value).any())
+    return bool((np.abs(label - value) < 0.5).any())
+
+
 def _check_hu(ct: np.ndarray, liver: np.ndarray, *, case: str) -> None:
     """Refuse an image that is not in HU (the usual mistake: intensity scaling came first)."""
     lo, hi = float(ct.min()), float(ct.max())
@@ -255,7 +262,7 @@ class PrepareLiverd(MapTransform):
     def liver_mask(self, label: np.ndarray) -> np.ndarray:
         """Boolean liver mask of a label array (spatial)."""
         if self.liver_values is None:
-            return label > 0.5
+            return label > 0 if label.dtype.kind in "iub" else label > 0.5
         return np.isin(np.rint(label).astype(np.int64, copy=False), self.liver_values)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -274,7 +281,7 @@ class PrepareLiverd(MapTransform):
             return d
         case = _case_name(d, image_key)
         label = _channel0(d[label_key], key=label_key, case=case)
-        if np.any(np.rint(label) == self.tumor_value):
+        if _has_value(label, self.tumor_value):
             d[self.prep_key] = None  # a real tumor: RandTumord will leave it alone
             return d
         ct = _channel0(d[image_key], key=image_key, case=case)
@@ -324,6 +331,11 @@ class RandTumord(RandomizableTransform, MapTransform):
         tumor_value: label value of a (real or synthetic) tumor.
         max_tries: seeds tried when the liver has no room before giving up on the sample.
         drop_prep: remove ``prep_key`` from the output.
+        indices_key: per-class crop centres (``ClassesToIndicesd``) to update: after synthesis
+            the entry of class ``tumor_value`` lists the new tumor voxels, so a following
+            ``RandCropByLabelClassesd(indices_key=...)`` centres crops on them without
+            rescanning the volume.
+        max_indices: keep at most this many tumor centres (evenly spaced), as in MONAI.
         **overrides: any generator knob, a number (fixed) or ``(lo, hi)`` (uniform), passed
             to :func:`tumorsynth.sample_params`, e.g. ``contrast_hu=(-60, -20)``.
 
@@ -348,6 +360,8 @@ class RandTumord(RandomizableTransform, MapTransform):
         tumor_value: int = 2,
         max_tries: int = 3,
         drop_prep: bool = True,
+        indices_key: str | None = None,
+        max_indices: int | None = None,
         allow_missing_keys: bool = False,
         **overrides: Any,
     ) -> None:
@@ -369,11 +383,25 @@ class RandTumord(RandomizableTransform, MapTransform):
         self.tumor_value = int(tumor_value)
         self.max_tries = int(max_tries)
         self.drop_prep = bool(drop_prep)
+        self.indices_key = indices_key
+        self.max_indices = None if max_indices is None else int(max_indices)
         self.overrides: dict[str, Any] = dict(overrides)
         self.n_synthesized = 0
         self.n_no_room = 0
         self._preset = self._names[0]
         self._seed = 0
+
+    def _update_indices(self, indices: Sequence[Any], tumor: np.ndarray) -> list[Any]:
+        """Crop centres with the tumor class replaced by the synthesized tumor voxels."""
+        out = list(indices)
+        if len(out) <= self.tumor_value:
+            return out
+        idx = np.flatnonzero(tumor)
+        if self.max_indices and idx.size > self.max_indices:
+            idx = idx[np.round(np.linspace(0, idx.size - 1, self.max_indices)).astype(np.int64)]
+        like = out[self.tumor_value]
+        out[self.tumor_value] = torch.as_tensor(idx) if isinstance(like, torch.Tensor) else idx
+        return out
 
     # The random part: every call consumes the same three draws from self.R.
     def randomize(self, data: Any = None) -> None:
@@ -401,7 +429,8 @@ class RandTumord(RandomizableTransform, MapTransform):
             return d
         case = _case_name(d, image_key)
         label = _channel0(d[label_key], key=label_key, case=case)
-        if np.any(np.rint(label) == self.tumor_value):
+        # PrepareLiverd has already looked for real tumors when it left a preparation
+        if prep is None and _has_value(label, self.tumor_value):
             d[self.status_key] = REAL_TUMOR
             return d
         if has_prep_entry and prep is None:  # PrepareLiverd decided to skip this case
@@ -411,7 +440,7 @@ class RandTumord(RandomizableTransform, MapTransform):
             d[self.status_key] = NOT_DRAWN
             return d
         ct = _channel0(d[image_key], key=image_key, case=case)
-        liver = label > 0.5
+        liver = label > 0 if label.dtype.kind in "iub" else label > 0.5
         if not liver.any():
             raise InputError(f"{case}: the liver mask is empty; RandTumord needs a liver (label 1)")
         if prep is None:  # no PrepareLiverd in the pipeline: prepare on the spot
@@ -434,9 +463,13 @@ class RandTumord(RandomizableTransform, MapTransform):
             d[self.status_key] = NO_ROOM
             return d
         ct_out, lab_out = synthesize(ct, liver, params)
-        new_label = np.where(np.asarray(lab_out) == self.tumor_value, self.tumor_value, label)
+        tumor = np.asarray(lab_out) == self.tumor_value
+        new_label = label.copy()
+        new_label[tumor] = self.tumor_value
         d[image_key] = _like(d[image_key], np.asarray(ct_out))
-        d[label_key] = _like(d[label_key], new_label.astype(label.dtype, copy=False))
+        d[label_key] = _like(d[label_key], new_label)
+        if self.indices_key is not None and self.indices_key in d:
+            d[self.indices_key] = self._update_indices(d[self.indices_key], tumor)
         record = params.to_json() if hasattr(params, "to_json") else params
         d[self.params_key] = record if isinstance(record, str) else json.dumps(record)
         d[self.status_key] = SYNTHESIZED

@@ -19,7 +19,7 @@ examples:
   tumorsynth synth ct.nii.gz liver.nii.gz -o out/ --preset large --seed 7
   tumorsynth synth ct.nii.gz totalseg_multilabel.nii.gz --liver-label 5 -o out/
   tumorsynth synth ct.nii.gz liver.nii.gz -o out/ --intensity hyper --no-mass-effect
-  tumorsynth synth ct.nii.gz liver.nii.gz -o out/ --set radius_mm=12 --set contrast_hu=-50,-30
+  tumorsynth synth ct.nii.gz liver.nii.gz -o out/ --radius-mm 12 --contrast-hu=-50,-30
 """
 
 
@@ -82,7 +82,8 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
                    help="tumor darker than the liver (hypo, default), brighter (hyper), or the "
                         "darkening of the paper's code (paper)")
     g.add_argument("--contrast-hu", type=_number_or_range, default=None, metavar="C|LO,HI",
-                   help="tumor mean minus liver parenchyma, HU (e.g. -50,-30)")
+                   help="tumor mean minus liver parenchyma, HU; write negative values with '=', "
+                        "e.g. --contrast-hu=-50,-30")
     g.add_argument("--tumor-mean-hu", type=_number_or_range, default=None, metavar="HU|LO,HI",
                    help="absolute tumor mean in HU (overrides --contrast-hu)")
     g.add_argument("--on-no-room", choices=("error", "skip", "relax"), default=None,

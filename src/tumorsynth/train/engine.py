@@ -447,8 +447,11 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
     train_tf = build_train_transforms(cfg, synth=synth)
     val_tf = build_val_transforms(cfg)
     try:
+        # copy_cache=False: no transform of the random part modifies the cached item (the
+        # tumor transform and the crops make new arrays; tests guard this), which saves a
+        # copy of the whole volume per sample
         train_ds = CacheDataset(train_items, transform=train_tf, cache_rate=cfg.cache_rate,
-                                num_workers=max(1, cfg.cache_workers),
+                                num_workers=max(1, cfg.cache_workers), copy_cache=False,
                                 progress=bool(cfg.progress and dist.is_main))
         my_val = val_items[rank::world]
         val_ds = CacheDataset(my_val, transform=val_tf, cache_rate=cfg.cache_rate,
@@ -555,7 +558,7 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         for batch in loader:
             t_data = time.perf_counter() - t0
             img = batch["image"].to(device, non_blocking=True)
-            lab = batch["label"].to(device, non_blocking=True)
+            lab = batch["label"].to(device, non_blocking=True).float()
             names = [str(n) for n in batch["name"]]
             seen.update(names)
             seen_by_epoch.setdefault(epoch, [])
