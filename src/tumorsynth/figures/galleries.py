@@ -27,9 +27,9 @@ from tumorsynth.sampling import sample_params
 
 __all__ = [
     "ablation",
+    "axial_axis",
     "compare_variants",
     "crop_at",
-    "axial_axis",
     "examples",
     "liver_half_mm",
     "panel_seed",

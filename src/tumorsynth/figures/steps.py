@@ -26,7 +26,15 @@ from tumorsynth.figures.galleries import (
     tumor_half_mm,
 )
 from tumorsynth.figures.host import Host
-from tumorsynth.figures.panels import FigureResult, Panel, SliceCrop, draw_cross, draw_ring, render, tint
+from tumorsynth.figures.panels import (
+    FigureResult,
+    Panel,
+    SliceCrop,
+    draw_cross,
+    draw_ring,
+    render,
+    tint,
+)
 from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.shape import soft_mask
 from tumorsynth.synthesize import plan_tumor
