@@ -105,6 +105,13 @@ def test_reader_answers_survive_reload(server, browser, tmp_path: Path) -> None:
     page.click("#views button[data-view='coronal']")
     assert page.evaluate("() => [canvas.width, canvas.height]") == [40, 12]
     page.click("#views button[data-view='axial']")
+    # zoom in overflows the viewer (pan by scrolling); Fit brings the whole slice back
+    page.click("#zoom-in")
+    assert page.inner_text("#zoom-label") == "150%"
+    assert page.evaluate("() => stage.scrollWidth > stage.clientWidth + 10")
+    page.keyboard.press("0")
+    assert page.inner_text("#zoom-label") == "100%"
+    assert page.evaluate("() => stage.scrollWidth <= stage.clientWidth + 1")
     # window presets
     page.click("#windows button:has-text('Liver')")
     assert page.input_value("#ww") == "150" and page.input_value("#wl") == "30"

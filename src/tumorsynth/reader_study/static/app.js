@@ -8,7 +8,7 @@
   const state = {
     token: null, me: null, cases: [], index: -1, vol: null, commentDirty: false, view: "axial",
     slice: { axial: 0, coronal: 0, sagittal: 0 }, ww: 400, wl: 50, lut: null,
-    openedAt: 0, cache: new Map(), saving: 0, pendingConf: null,
+    openedAt: 0, cache: new Map(), saving: 0, pendingConf: null, zoom: 1,
   };
 
   function readToken() {
@@ -106,7 +106,7 @@
     ctx.putImageData(img, 0, 0);
     const stage = $("stage");
     const physW = w * pw, physH = h * ph;
-    const scale = Math.min(stage.clientWidth / physW, stage.clientHeight / physH);
+    const scale = state.zoom * Math.min(stage.clientWidth / physW, stage.clientHeight / physH);
     canvas.style.width = Math.max(1, Math.floor(physW * scale)) + "px";
     canvas.style.height = Math.max(1, Math.floor(physH * scale)) + "px";
     const n = sliceCount(v, view);
@@ -123,6 +123,19 @@
     const n = sliceCount(state.vol, state.view);
     state.slice[state.view] = Math.max(0, Math.min(n - 1, s));
     render();
+  }
+
+  // Zoom 1 fits the slice to the viewer; larger values overflow it (scroll or shift-drag to pan).
+  function setZoom(z) {
+    const st = $("stage");
+    const cx = (st.scrollLeft + st.clientWidth / 2) / Math.max(1, st.scrollWidth);
+    const cy = (st.scrollTop + st.clientHeight / 2) / Math.max(1, st.scrollHeight);
+    state.zoom = Math.max(1, Math.min(8, z));
+    st.classList.toggle("zoomed", state.zoom > 1);
+    $("zoom-label").textContent = Math.round(state.zoom * 100) + "%";
+    render();
+    st.scrollLeft = cx * st.scrollWidth - st.clientWidth / 2;
+    st.scrollTop = cy * st.scrollHeight - st.clientHeight / 2;
   }
 
   function setWindow(ww, wl) {
@@ -300,15 +313,29 @@
     $("slice").addEventListener("input", () => setSlice(+$("slice").value));
     $("stage").addEventListener("wheel", (e) => {
       e.preventDefault();
-      setSlice(state.slice[state.view] + (e.deltaY > 0 ? 1 : -1));
+      if (e.ctrlKey) setZoom(state.zoom * (e.deltaY > 0 ? 1 / 1.25 : 1.25));
+      else setSlice(state.slice[state.view] + (e.deltaY > 0 ? 1 : -1));
     }, { passive: false });
     let drag = null;
-    $("stage").addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, ww: state.ww, wl: state.wl }; });
+    $("stage").addEventListener("mousedown", (e) => {
+      e.preventDefault();
+      const st = $("stage");
+      drag = { x: e.clientX, y: e.clientY, ww: state.ww, wl: state.wl, pan: e.shiftKey || e.button === 1,
+               sl: st.scrollLeft, stp: st.scrollTop };
+    });
     window.addEventListener("mouseup", () => { drag = null; });
     window.addEventListener("mousemove", (e) => {
       if (!drag) return;
-      setWindow(drag.ww + (e.clientX - drag.x) * 2, drag.wl - (e.clientY - drag.y) * 2);
+      if (drag.pan) {
+        $("stage").scrollLeft = drag.sl - (e.clientX - drag.x);
+        $("stage").scrollTop = drag.stp - (e.clientY - drag.y);
+      } else {
+        setWindow(drag.ww + (e.clientX - drag.x) * 2, drag.wl - (e.clientY - drag.y) * 2);
+      }
     });
+    $("zoom-in").addEventListener("click", () => setZoom(state.zoom * 1.5));
+    $("zoom-out").addEventListener("click", () => setZoom(state.zoom / 1.5));
+    $("zoom-fit").addEventListener("click", () => setZoom(1));
     window.addEventListener("resize", render);
     for (const b of document.querySelectorAll("button.answer")) {
       b.addEventListener("click", () => save(b.dataset.answer));
@@ -333,6 +360,9 @@
       const k = e.key;
       if (k === "ArrowUp" || k === "PageUp") { setSlice(state.slice[state.view] + 1); e.preventDefault(); }
       else if (k === "ArrowDown" || k === "PageDown") { setSlice(state.slice[state.view] - 1); e.preventDefault(); }
+      else if (k === "+" || k === "=") setZoom(state.zoom * 1.5);
+      else if (k === "-") setZoom(state.zoom / 1.5);
+      else if (k === "0") setZoom(1);
       else if (k === "n" || k === "N") openCase(state.index + 1);
       else if (k === "p" || k === "P") openCase(state.index - 1);
       else if (k === "r" || k === "R") save("real");
