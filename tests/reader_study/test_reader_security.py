@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -241,3 +243,16 @@ def test_volume_of_a_foreign_file_is_converted(app_study) -> None:
     assert vol.status_code == 200 and vol.headers["x-data-offset"] == "0"
     voxels = np.frombuffer(vol.content, dtype="<i2").reshape(data.shape[::-1])
     np.testing.assert_array_equal(voxels, data.transpose(2, 1, 0).astype(np.int16))
+
+
+def test_results_csv_defuses_spreadsheet_formulas(app_study) -> None:
+    client, st = app_study
+    evil = '=HYPERLINK("http://example.invalid","x")'
+    assert client.put(f"/api/answers/{st.case_ids[0]}", headers=auth(st.tokens["alice"]),
+                      json={"answer": "real", "comment": evil}).status_code == 200
+    text = client.get("/api/owner/results?format=csv", headers=auth(st.owner_token)).text
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert row["comment"] == "'" + evil
+    # the JSON keeps the comment as typed
+    rows = client.get("/api/owner/results", headers=auth(st.owner_token)).json()["answers"]
+    assert rows[0]["comment"] == evil

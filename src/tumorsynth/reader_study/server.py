@@ -283,6 +283,7 @@ def create_app(study_dir: str | Path) -> FastAPI:
             raise HTTPException(422, f"invalid answer ({problems})") from None
         if "\x00" in data.comment:
             raise HTTPException(422, "invalid answer (comment: contains a NUL character)")
+
         def write() -> tuple[store.Answer, int]:
             with store.connect(paths.db) as conn:
                 saved = store.save_answer(
@@ -314,11 +315,19 @@ def create_app(study_dir: str | Path) -> FastAPI:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=RESULT_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_safe(v) for k, v in row.items()} for row in rows)
         return Response(buf.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="results.csv"'})
 
     return app
+
+
+def csv_safe(value: Any) -> Any:
+    """Defuse text that a spreadsheet would run as a formula (a reader's comment such as
+    ``=HYPERLINK(...)``): prefix it with an apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 RESULT_FIELDS = ["reader", "number", "case_id", "truth", "answer", "correct", "confidence",
