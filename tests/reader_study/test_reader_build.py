@@ -122,7 +122,7 @@ def test_bad_inputs_refused(inputs, tmp_path: Path) -> None:
     assert len(real) == 3 and all(c.label is not None and "_label" in c.label.name for c in real)
     assert all(c.label is not None and "_liver" in c.label.name for c in healthy)
     with pytest.raises(InputError, match="no tumor voxel"):  # a 'real' case without a tumor
-        build_study(tmp_path / "a", real=healthy[:1], healthy=healthy, synthesize=fake_synthesize, seed=1)
+        build_study(tmp_path / "a", real=healthy[:1], healthy=healthy[1:], synthesize=fake_synthesize, seed=1)
     with pytest.raises(InputError, match="no label"):
         build_study(tmp_path / "b", real=[CaseInput(real[0].ct)], healthy=healthy,
                     synthesize=fake_synthesize, seed=1)
@@ -246,3 +246,15 @@ def test_real_case_not_in_hounsfield_units_refused(inputs, tmp_path: Path) -> No
     with pytest.raises(InputError, match="Hounsfield"):
         build_study(tmp_path / "s", real=[CaseInput(ct_path, lab_path)], healthy=inputs["healthy"],
                     synthesize=fake_synthesize, seed=1)
+
+
+def test_same_scan_twice_and_bad_preset_refused(inputs, tmp_path: Path) -> None:
+    real = find_cases(inputs["real"])
+    healthy = find_cases(inputs["healthy"])
+    with pytest.raises(InputError, match="as healthy and as healthy"):
+        build_study(tmp_path / "a", real=real, healthy=[*healthy, healthy[0]], synthesize=fake_synthesize, seed=1)
+    with pytest.raises(InputError, match="as real and as synthetic"):
+        build_study(tmp_path / "b", real=real, healthy=healthy, synthetic=[CaseInput(real[0].ct)],
+                    synthesize=fake_synthesize, seed=1)
+    with pytest.raises(OptionError, match="did you mean 'small'"):
+        build_study(tmp_path / "c", real=real, healthy=healthy, preset="smal", seed=1)

@@ -407,10 +407,23 @@ def build_study(
     healthy_cases = cases_of(healthy, "healthy")
     given_cases = cases_of(synthetic, "synthetic")
     if healthy_cases and synthesize is None:
-        try:
-            from tumorsynth import synthesize_case as synthesize
-        except ImportError as exc:  # pragma: no cover - the generator is part of the core
-            raise OptionError(f"cannot synthesize healthy cases: {exc}") from None
+        from tumorsynth import synthesize_case as synthesize
+
+        if preset != "any":
+            from tumorsynth.presets import get_preset
+
+            get_preset(preset)  # a bad name fails now, not after minutes of work
+    seen: dict[Path, str] = {}
+    for kind, group in (("real", real_cases), ("healthy", healthy_cases), ("synthetic", given_cases)):
+        for c in group:
+            resolved = Path(c.ct).resolve()
+            where = seen.get(resolved)
+            seen[resolved] = kind
+            if where is not None:
+                raise InputError(
+                    f"{c.ct}: given twice (as {where} and as {kind}); a reader would see the same "
+                    "scan twice; remove one"
+                )
 
     rng = np.random.default_rng(seed)
     entries_real = _select([_Entry("real", "real", c) for c in real_cases], n_real, rng, "real")
