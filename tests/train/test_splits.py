@@ -54,11 +54,11 @@ def test_unknown_case_and_overlap_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_split_with_unknown_case_fails_before_training(datasets: dict, tmp_path: Path) -> None:
-    s = make_splits([f"volume-{i}" for i in range(5)], seed=0)
-    s[0]["train"].append("volume-77")
+    s = make_splits([f"lits-{i}" for i in range(5)], seed=0)
+    s[0]["train"].append("lits-77")
     save_splits(tmp_path / "s.json", s)
     cfg = TrainConfig(real=[str(datasets["lits"])], regime="real", splits=str(tmp_path / "s.json"))
-    with pytest.raises(InputError, match="volume-77"):
+    with pytest.raises(InputError, match="lits-77"):
         resolve_data(cfg)
 
 
@@ -68,4 +68,4 @@ def test_cli_splits_is_reproducible(datasets: dict, tmp_path: Path) -> None:
     assert main(["splits", str(datasets["lits"]), "-o", str(b), "--seed", "9"]) == 0
     assert a.read_text() == b.read_text()
     assert sorted(n for f in json.loads(a.read_text()) for n in f["val"]) == sorted(
-        f"volume-{i}" for i in range(5))
+        f"lits-{i}" for i in range(5))

@@ -19,7 +19,7 @@ from tumorsynth.train.models import load_checkpoint, state_checksum
 @pytest.fixture(scope="module")
 def smoke_run(datasets: dict, tmp_path_factory: pytest.TempPathFactory, tiny_config) -> dict:
     base = tmp_path_factory.mktemp("smoke")
-    splits = save_splits(base / "splits.json", make_splits([f"volume-{i}" for i in range(5)], seed=0))
+    splits = save_splits(base / "splits.json", make_splits([f"lits-{i}" for i in range(5)], seed=0))
     out = base / "run"
     cfg = tiny_config(datasets, out, splits=str(splits), fold=0, max_steps=14, val_every=1000)
     record = train(cfg)
@@ -55,17 +55,18 @@ def test_checkpoint_reloads_to_the_trained_weights(smoke_run: dict) -> None:
 def test_predict_and_evaluate_via_cli(smoke_run: dict, datasets: dict, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     val = json.loads(smoke_run["splits"].read_text())[0]["val"]
-    images = [str(datasets["lits"] / f"{n}.nii.gz") for n in val]
+    nums = [n.split("-")[1] for n in val]  # cases are named lits-N
+    images = [str(datasets["lits"] / f"volume-{k}.nii.gz") for k in nums]
     pred = tmp_path / "pred"
     ckpt = smoke_run["out"] / "checkpoints" / "last.pt"
     assert main(["predict", "-m", str(ckpt), *images, "-o", str(pred), "--device", "cpu"]) == 0
     gt = tmp_path / "gt"
     gt.mkdir()
-    for n in val:
-        seg = datasets["lits"] / f"segmentation-{n.split('-')[1]}.nii.gz"
+    for k, image in zip(nums, images, strict=True):
+        seg = datasets["lits"] / f"segmentation-{k}.nii.gz"
         shutil.copy(seg, gt / seg.name)
-        p = nib.load(str(pred / f"{n}.nii.gz"))
-        src = nib.load(images[val.index(n)])
+        p = nib.load(str(pred / f"volume-{k}.nii.gz"))  # named after its input
+        src = nib.load(image)
         assert p.shape == src.shape and np.allclose(p.affine, src.affine)  # the input's own grid
         arr = np.asarray(p.dataobj)
         assert arr.dtype == np.uint8 and set(np.unique(arr)) <= {0, 1, 2}

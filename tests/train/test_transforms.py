@@ -166,3 +166,26 @@ def test_liver_labels_mapping() -> None:
     assert out["label"][0, 2, 0, 0] == 2
     with pytest.raises(InputError, match="no liver"):
         LiverLabelsd("label")({"label": lab, "liver_values": [5], "tumor_value": -1, "name": "x"})
+
+
+def test_training_pipeline_never_modifies_the_cache(datasets: dict, tiny_config, tmp_path) -> None:
+    """The trainer caches with copy_cache=False; the random part must not touch the cache."""
+    from tumorsynth.train.data import build_train_transforms
+    from tumorsynth.train.engine import resolve_data
+
+    cfg = tiny_config(datasets, tmp_path, presets={"small": 1.0}, crop_ratios=(1.0, 1.0, 1.0))
+    items, _, _ = resolve_data(cfg)
+    pipeline = build_train_transforms(cfg, synth=True)
+    pipeline.set_random_state(seed=1)
+    ds = CacheDataset(items[:2], pipeline, copy_cache=False, progress=False, num_workers=1)
+    cached = ds._cache[0]
+    image, label = cached["image"].clone(), cached["label"].clone()
+    indices = [torch.as_tensor(i).clone() for i in cached["label_cls_indices"]]
+    n_ops = len(cached["image"].applied_operations)
+    samples = [s for _ in range(6) for s in ds[0]]
+    assert any((s["label"] == 2).any() for s in samples)  # crops on synthetic tumors happen
+    assert all(s["image"].shape[1:] == (32, 32, 32) and s["image"].max() <= 1.2 for s in samples)
+    assert torch.equal(cached["image"], image) and torch.equal(cached["label"], label)
+    assert all(torch.equal(torch.as_tensor(a), b) for a, b in zip(cached["label_cls_indices"], indices, strict=True))
+    assert len(cached["image"].applied_operations) == n_ops
+    assert isinstance(cached["tumor_prep"], ts.Prepared)

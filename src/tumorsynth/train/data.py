@@ -3,8 +3,8 @@
 Cases come from :func:`tumorsynth.cases.discover_cases` (LiTS, MSD Task03, BTCV, TotalSegmentator,
 plain 0/1 masks, or a CSV). Each becomes a dictionary::
 
-    {"name": "volume-3", "image": ".../volume-3.nii", "label": ".../segmentation-3.nii",
-     "liver_values": [1], "tumor_value": 2, "synth": False}
+    {"name": "lits-3", "image": ".../volume-3.nii", "label": ".../segmentation-3.nii",
+     "liver_values": [1, 2], "tumor_value": 2, "synth": False}
 
 and :class:`LiverLabelsd` maps the dataset's own label values to the project's convention
 (0 background, 1 liver, 2 tumor) right after loading, so BTCV (liver 6) and TotalSegmentator
@@ -16,18 +16,17 @@ training starts, so a missing, mismatched or mislabeled file stops the run with 
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tumorsynth.cases import CaseFiles, discover_cases
 from tumorsynth.errors import InputError, OptionError
 
 __all__ = [
@@ -43,111 +42,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class CaseFiles:
-    """One case on disk (the contract of :mod:`tumorsynth.cases`)."""
-
-    name: str
-    image: Path
-    mask: Path
-    liver_label: tuple[int, ...] | None
-    tumor_label: int | None
-    layout: str
-
-
-# --------------------------------------------------------------------------------------------
-# discovery
-
-
-def find_cases(root_or_csv: str | os.PathLike[str], *, layout: str = "auto") -> list[Any]:
-    """Cases of a dataset folder or CSV, sorted by name.
-
-    Uses :func:`tumorsynth.cases.discover_cases`; on an installation that lacks that module a
-    small built-in reader handles LiTS, MSD Task03 and CSV files (``name,image,mask`` plus
-    optional ``liver_label`` and ``tumor_label`` columns).
-    """
-    try:
-        from tumorsynth.cases import discover_cases
-    except ModuleNotFoundError as exc:
-        if exc.name != "tumorsynth.cases":
-            raise
-        cases: list[Any] = _discover_builtin(Path(root_or_csv), layout=layout)
-    else:
-        cases = list(discover_cases(root_or_csv, layout=layout))
+def find_cases(root_or_csv: str | os.PathLike[str], *, layout: str = "auto") -> list[CaseFiles]:
+    """Cases of a dataset folder or CSV (:func:`tumorsynth.cases.discover_cases`), by name."""
+    cases = list(discover_cases(root_or_csv, layout=layout))
     if not cases:
-        raise InputError(
-            f"{root_or_csv}: no cases found (layout {layout}); expected LiTS volume-N.nii + "
-            "segmentation-N.nii, MSD imagesTr/labelsTr, or a CSV with name,image,mask"
-        )
-    names = [c.name for c in cases]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise InputError(f"{root_or_csv}: case name(s) {', '.join(dup[:5])} occur twice; rename them")
+        raise InputError(f"{root_or_csv}: no cases found (layout {layout})")
     return sorted(cases, key=lambda c: _natural_key(c.name))
 
 
 def _natural_key(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-def _strip_nii(name: str) -> str:
-    for suf in (".nii.gz", ".nii"):
-        if name.endswith(suf):
-            return name[: -len(suf)]
-    return name
-
-
-def _discover_builtin(root: Path, *, layout: str) -> list[CaseFiles]:
-    if not root.exists():
-        raise InputError(f"{root}: dataset folder or CSV not found; check the path")
-    if root.is_file():
-        return _read_csv(root)
-    if layout in ("auto", "msd") and (root / "imagesTr").is_dir():
-        out = []
-        for img in sorted((root / "imagesTr").glob("*.nii*")):
-            if img.name.startswith("."):
-                continue
-            lab = root / "labelsTr" / img.name
-            if not lab.exists():
-                raise InputError(f"{img}: no label {lab} for this image; add it or remove the image")
-            out.append(CaseFiles(_strip_nii(img.name), img, lab, (1,), 2, "msd"))
-        return out
-    if layout in ("auto", "lits"):
-        out = []
-        for img in sorted(root.rglob("volume-*.nii*")):
-            num = _strip_nii(img.name)[len("volume-"):]
-            cands = [img.with_name(f"segmentation-{num}{s}") for s in (".nii", ".nii.gz")]
-            cands += [root / f"segmentation-{num}{s}" for s in (".nii", ".nii.gz")]
-            lab = next((c for c in cands if c.exists()), None)
-            if lab is None:
-                raise InputError(
-                    f"{img}: no segmentation-{num}.nii next to it; add the label or remove the volume"
-                )
-            out.append(CaseFiles(f"volume-{num}", img, lab, (1,), 2, "lits"))
-        if out or layout == "lits":
-            return out
-    raise OptionError(f"{root}: layout '{layout}' not recognized by the built-in reader; use a CSV")
-
-
-def _read_csv(path: Path) -> list[CaseFiles]:
-    out = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    for i, row in enumerate(rows, start=2):
-        if not row.get("image") or not row.get("mask"):
-            raise InputError(f"{path}: line {i} lacks 'image' or 'mask'; columns: name,image,mask")
-        img = (path.parent / row["image"]).resolve() if not os.path.isabs(row["image"]) else Path(row["image"])
-        msk = (path.parent / row["mask"]).resolve() if not os.path.isabs(row["mask"]) else Path(row["mask"])
-        liver = row.get("liver_label") or ""
-        tumor = row.get("tumor_label") or ""
-        out.append(CaseFiles(
-            name=row.get("name") or _strip_nii(img.name),
-            image=img, mask=msk,
-            liver_label=tuple(int(v) for v in re.split(r"[;| ]+", liver.strip()) if v) or None,
-            tumor_label=int(tumor) if tumor.strip() else None,
-            layout="csv",
-        ))
-    return out
 
 
 def case_dicts(cases: Sequence[Any], *, synth: bool) -> list[dict[str, Any]]:
