@@ -37,6 +37,7 @@ from tumorsynth.texture import texture_field
 __all__ = ["Synthesizer", "TumorPlan", "apply_tumors", "plan_tumor", "synthesize", "synthesize_case"]
 
 RESIDUAL_CLIP = 2.5  # host noise kept inside the tumor is clipped at this many noise SDs
+MIN_PUSH_VOXELS = 0.25  # mass effects that move tissue by less than this (in voxels) are skipped
 
 
 @dataclass
@@ -76,12 +77,12 @@ def _check_inputs(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> None
 
 def _cell_min(g: np.ndarray) -> np.ndarray:
     """Minimum over the 8 corners of every cell of a node grid."""
-    out = g[:-1, :-1, :-1].copy()
     n0, n1, n2 = g.shape
+    out = np.minimum(g[:-1, :-1, :-1], g[1:, :-1, :-1])
     for b0 in (0, 1):
         for b1 in (0, 1):
             for b2 in (0, 1):
-                if b0 or b1 or b2:
+                if b1 or b2:
                     np.minimum(out, g[b0:n0 - 1 + b0, b1:n1 - 1 + b1, b2:n2 - 1 + b2], out=out)
     return out
 
@@ -180,6 +181,8 @@ def _store(view: np.ndarray, values: np.ndarray, idx: tuple[np.ndarray, ...] | N
 def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
                  spacing: np.ndarray) -> None:
     """Push the host tissue around the tumor outward (liver voxels that move by > 0.1 voxel)."""
+    if t.mass_effect_mm < MIN_PUSH_VOXELS * float(spacing.min()):
+        return  # a push this small changes no voxel visibly
     d = plan.d
     lb = liver[plan.box]
     push = np.float32(t.mass_effect_mm)
