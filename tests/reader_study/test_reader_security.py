@@ -31,12 +31,24 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def app_study(fresh_study):
+@pytest.fixture(scope="module")
+def _module_app(tmp_path_factory: pytest.TempPathFactory, inputs):
+    from reader_study_cases import build
+
     from tumorsynth.reader_study.server import create_app
 
-    client = TestClient(create_app(fresh_study.study_dir))
-    return client, fresh_study
+    st = build(tmp_path_factory.mktemp("security") / "study", inputs)
+    return TestClient(create_app(st.study_dir)), st
+
+
+@pytest.fixture
+def app_study(_module_app):
+    """The app of a study shared by this module's tests, with no answers at the start of each."""
+    client, st = _module_app
+    with sqlite3.connect(StudyPaths(st.study_dir).db) as conn:
+        conn.execute("DELETE FROM answer_log")
+        conn.execute("DELETE FROM answers")
+    return client, st
 
 
 def test_reader_flow_saves_one_answer(app_study) -> None:
@@ -231,9 +243,12 @@ def test_no_files_reachable_and_headers_set(app_study) -> None:
     assert js.status_code == 200 and js.headers["content-type"].startswith("application/javascript")
 
 
-def test_volume_of_a_foreign_file_is_converted(app_study) -> None:
+def test_volume_of_a_foreign_file_is_converted(fresh_study) -> None:
     """A case file not written by build (float32, big endian) is converted, same voxels."""
-    client, st = app_study
+    from tumorsynth.reader_study.server import create_app
+
+    st = fresh_study
+    client = TestClient(create_app(st.study_dir))
     cid = st.case_ids[2]
     path = StudyPaths(st.study_dir).case_file(cid)
     img = nib.load(str(path))
