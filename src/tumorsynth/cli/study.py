@@ -210,12 +210,12 @@ def register(subparsers: Any) -> None:
     b.add_argument("--readers", metavar="NAMES", help="comma-separated reader names, e.g. alice,bob")
     b.add_argument("--reader-order", choices=("same", "shuffled"), default="same",
                    help="case order: the same for all readers, or shuffled per reader (default: same)")
-    b.add_argument("--n-real", type=int, default=None, help="use only N real cases (chosen with the seed)")
-    b.add_argument("--n-synthetic", type=int, default=None,
+    b.add_argument("--n-real", type=int, default=None, metavar="N", help="use only N real cases (chosen with the seed)")
+    b.add_argument("--n-synthetic", type=int, default=None, metavar="N",
                    help="use only N synthetic cases (chosen with the seed)")
-    b.add_argument("--real-tumor-label", type=int, default=None,
+    b.add_argument("--real-tumor-label", type=int, default=None, metavar="VALUE",
                    help="tumor value in the real cases' labels (default: from the dataset layout, else 2)")
-    b.add_argument("--healthy-liver-label", type=int, default=None,
+    b.add_argument("--healthy-liver-label", type=int, default=None, metavar="VALUE",
                    help="liver value in the healthy masks (default: from the dataset layout, e.g. BTCV 6, "
                         "TotalSegmentator 5, else any non-zero)")
     b.add_argument("--crop-margin", type=float, default=None, metavar="MM",

@@ -531,9 +531,8 @@ def build_study(
             "real_tumor_label": real_tumor_label,
             "healthy_liver_label": healthy_liver_label,
             "crop_margin_mm": crop_margin_mm,
-            "inputs": {"real": str(real) if isinstance(real, (str, os.PathLike)) else None,
-                       "healthy": str(healthy) if isinstance(healthy, (str, os.PathLike)) else None,
-                       "synthetic": str(synthetic) if isinstance(synthetic, (str, os.PathLike)) else None},
+            "inputs": {k: str(Path(v).resolve()) if isinstance(v, (str, os.PathLike)) else None
+                       for k, v in (("real", real), ("healthy", healthy), ("synthetic", synthetic))},
             "versions": _versions(),
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(elapsed, 2),
