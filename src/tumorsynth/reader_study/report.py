@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tumorsynth.errors import OutputExistsError
+from tumorsynth.errors import OptionError, OutputExistsError
 from tumorsynth.reader_study import store
 from tumorsynth.reader_study.layout import StudyPaths, load_key, load_manifest
 
@@ -341,7 +341,12 @@ def _reader_rows(rep: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _chart(rep: Mapping[str, Any], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise OptionError(
+            "the report chart needs matplotlib: pip install 'tumorsynth[reader]', or add --no-chart"
+        ) from None
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -416,6 +421,13 @@ def write_report(
         clash = [p for p in written.values() if p.exists()]
         if clash:
             raise OutputExistsError(f"{clash[0]}: exists; choose another folder or add --overwrite")
+    if chart:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise OptionError(
+                "the report chart needs matplotlib: pip install 'tumorsynth[reader]', or add --no-chart"
+            )
     rep = compute_report(study_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(written["markdown"], _markdown(rep))
