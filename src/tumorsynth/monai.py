@@ -41,7 +41,7 @@ import difflib
 import json
 import logging
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -107,10 +107,11 @@ def _case_name(d: Mapping[Hashable, Any], key: Hashable) -> str:
 
 def _channel0(x: Any, *, key: Hashable, case: str) -> np.ndarray:
     """Channel 0 of a channel-first image as a numpy array (no copy when possible)."""
+    arr: np.ndarray
     if isinstance(x, torch.Tensor):
-        arr = x.detach().cpu()
-        arr = arr.as_tensor() if isinstance(arr, MetaTensor) else arr
-        arr = arr.numpy()
+        t = x.detach().cpu()
+        t = t.as_tensor() if isinstance(t, MetaTensor) else t
+        arr = t.numpy()
     else:
         arr = np.asarray(x)
     if arr.ndim != 4:
@@ -345,8 +346,6 @@ class RandTumord(RandomizableTransform, MapTransform):
         >>> out = t(PrepareLiverd(("image", "label"))(case))  # doctest: +SKIP
         >>> out["tumor_params"]  # doctest: +SKIP
     """
-
-    backend: ClassVar[list[str]] = [torch.Tensor.__name__, np.ndarray.__name__]
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ import platform
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -224,7 +224,7 @@ def check_synthesis_options(cfg: TrainConfig) -> None:
 
     ph = make_phantom(shape=(64, 64, 48), spacing_mm=(4.0, 4.0, 5.0), rng=0)
     aff = torch.as_tensor(np.asarray(ph.affine, dtype=np.float64))
-    d = {"image": MetaTensor(torch.as_tensor(ph.ct.astype(np.float32))[None], affine=aff),
+    d: dict[Hashable, Any] = {"image": MetaTensor(torch.as_tensor(ph.ct.astype(np.float32))[None], affine=aff),
          "label": MetaTensor(torch.as_tensor(ph.liver.astype(np.float32))[None], affine=aff),
          "name": "phantom (options check)"}
     t = RandTumord(("image", "label"), prob=1.0, presets=cfg.presets, **cfg.synth_overrides)
@@ -337,6 +337,7 @@ def validate(model: Any, loader: Any, cfg: TrainConfig, device: Any) -> dict[str
                     img, roi_size=tuple(cfg.patch_size), sw_batch_size=int(cfg.sw_batch_size),
                     predictor=model, overlap=float(cfg.sw_overlap), mode="gaussian",
                 )
+            assert isinstance(logits, torch.Tensor)
             pred = torch.argmax(logits, dim=1).cpu()
             lab = batch["label"][:, 0].cpu().round().long()
             for p, g in zip(pred, lab, strict=True):
@@ -567,7 +568,8 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
             counts.update(status)
             opt.zero_grad(set_to_none=True)
             with _autocast(cfg, device):
-                loss = loss_fn(model(img), lab)
+                logits = model(img)
+            loss = loss_fn(logits.float(), lab)
             loss.backward()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), float(cfg.grad_clip))

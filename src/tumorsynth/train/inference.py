@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,7 @@ def predict_array(
                 sw_batch_size=int(sw_batch_size or pre.sw_batch_size), predictor=model,
                 overlap=float(pre.sw_overlap if overlap is None else overlap), mode=mode,
             )
+        assert isinstance(logits, torch.Tensor)
         return torch.argmax(logits, dim=1).to(torch.uint8).cpu()
 
 
@@ -138,12 +140,21 @@ class _null:
         return None
 
 
+_MASK_NAME = re.compile(r"(^segmentation-\d+|_(liver|seg|mask|label|labels))\.nii(\.gz)?$", re.IGNORECASE)
+
+
 def _inputs(path: Path) -> list[Path]:
+    """The CTs of a file or folder; files named like masks (``segmentation-N``, ``*_liver``,
+    ``*_seg``, ``*_mask``, ``*_label``) are skipped in a folder."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.name.lower().endswith((".nii", ".nii.gz"))
                        and not p.name.startswith("."))
+        masks = [p for p in files if _MASK_NAME.search(p.name)]
+        if masks:
+            log.info("%s: skipping %d mask file(s) such as %s", path, len(masks), masks[0].name)
+        files = [p for p in files if p not in masks]
         if not files:
-            raise InputError(f"{path}: no .nii or .nii.gz files in this folder")
+            raise InputError(f"{path}: no CT (.nii or .nii.gz, not a mask) in this folder")
         return files
     if not path.exists():
         raise InputError(f"{path}: CT file or folder not found; check the path")
