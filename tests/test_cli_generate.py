@@ -219,3 +219,26 @@ def test_case_list_csv_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no cases found"):
         discover_cases(tmp_path / "empty")
+
+
+def test_real_tumors_are_kept_in_lits_layout(tmp_path, write_phantom):
+    ph = ts.make_phantom(shape=(64, 56, 40), spacing_mm=(5.0, 5.0, 6.0), rng=2)
+    seg = ph.liver.astype(np.uint8)
+    idx = np.argwhere(ph.liver)
+    c = idx[len(idx) // 2]
+    seg[c[0] - 1:c[0] + 2, c[1] - 1:c[1] + 2, c[2] - 1:c[2] + 2] = 2
+    seg[~ph.liver] = 0
+    data = tmp_path / "lits"
+    ts.save_nifti(data / "volume-7.nii", ph.ct, affine=ph.affine)
+    ts.save_nifti(data / "segmentation-7.nii", seg, affine=ph.affine)
+    assert main(["batch", str(data), "-o", str(tmp_path / "out"), "--preset", "small", "--seed", "1"]) == 0
+    lab = np.asanyarray(nib.load(str(tmp_path / "out" / "lits-7" / "label.nii")).dataobj)
+    assert np.all(lab[seg == 2] == 2)  # the real tumor stays a tumor
+    assert (lab == 2).sum() > (seg == 2).sum()  # and synthetic ones were added
+    rep = json.loads((tmp_path / "out" / "lits-7" / "report.json").read_text())
+    assert rep["real_tumor_voxels_kept"] == int((seg == 2).sum())
+    assert main(["replay", str(tmp_path / "out" / "lits-7" / "params.json"), str(data / "volume-7.nii"),
+                 str(data / "segmentation-7.nii"), "--liver-label", "1,2", "--tumor-label", "2",
+                 "-o", str(tmp_path / "re")]) == 0
+    again = np.asanyarray(nib.load(str(tmp_path / "re" / "label.nii")).dataobj)
+    assert np.array_equal(again, lab)

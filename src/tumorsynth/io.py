@@ -174,7 +174,7 @@ def liver_mask_from_labels(
         if not mask.any():
             raise InputError(f"{source}: liver mask is empty (no non-zero voxel); check the file")
         return mask
-    wanted = [int(v) for v in ([liver_label] if np.isscalar(liver_label) else liver_label)]  # type: ignore[arg-type]
+    wanted = [int(liver_label)] if isinstance(liver_label, (int, np.integer)) else [int(v) for v in liver_label]
     if arr.dtype.kind == "f":
         arr = np.rint(arr)
     mask = np.isin(arr, wanted)
@@ -321,7 +321,7 @@ def save_nifti(
         aff = np.eye(4) if affine is None else affine
         target = np.dtype(dtype) if dtype is not None else arr.dtype
     if target.kind in "iu" and arr.dtype != target:
-        info = np.iinfo(target)
+        info = np.iinfo(target)  # type: ignore[type-var]
         arr = np.clip(np.rint(arr), info.min, info.max).astype(target)
     elif arr.dtype != target:
         arr = arr.astype(target)

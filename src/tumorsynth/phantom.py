@@ -181,8 +181,8 @@ def make_phantom(
         d0 /= np.linalg.norm(d0)
         _vessel_tree(gen, hilum, d0, 5.5, 38.0, 4, segments)
     vessels = np.zeros(shape, dtype=bool)
-    for p, q, r in segments:
-        _segment_tube(vessels, ax, p, q, r)
+    for p0, p1, radius in segments:
+        _segment_tube(vessels, ax, p0, p1, radius)
     _segment_tube(vessels, ax, np.array([25.0, -45.0, -120.0]), np.array([22.0, -35.0, 130.0]), 11.0)
     vessels &= liver | (_ellipsoid(ax, (24, -40, 0), (14, 14, 1e6)) <= 1)
     ct[vessels] = hu["portal"]

@@ -95,11 +95,14 @@ def _largest_centre(params: CaseParams, liver: np.ndarray) -> tuple[float, float
 
 
 def _write_case(folder: _CaseFolder, ct: Volume, liver: np.ndarray, params: CaseParams,
-                report: dict[str, Any], *, preview: bool, t0: float) -> dict[str, Any]:
+                report: dict[str, Any], *, preview: bool, t0: float,
+                real_tumor: np.ndarray | None = None) -> dict[str, Any]:
     """Synthesize and write a complete case folder."""
     t1 = time.perf_counter()
     out_ct, label = synthesize(ct.data, liver, params)
     t_syn = time.perf_counter() - t1
+    if real_tumor is not None:
+        label[real_tumor] = 2
     suffix = _suffix(ct.path) if ct.path is not None else ".nii.gz"
     try:
         save_nifti(folder.tmp / f"ct{suffix}", out_ct, ct)
@@ -123,6 +126,21 @@ def _write_case(folder: _CaseFolder, ct: Volume, liver: np.ndarray, params: Case
     return report
 
 
+def _split_real_tumors(liver: np.ndarray, mask_path: str | os.PathLike[str],
+                       tumor_label: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Liver without its real tumors, and the real tumors (None when there are none)."""
+    if tumor_label is None:
+        return liver, None
+    raw = load_nifti(mask_path, what="label map").data
+    real = (np.rint(raw) if raw.dtype.kind == "f" else raw) == tumor_label
+    if not real.any():
+        return liver, None
+    rest = liver & ~real
+    if not rest.any():
+        raise InputError(f"{mask_path}: no liver voxel is left without tumor label {tumor_label}; check --tumor-label")
+    return rest, real
+
+
 def synthesize_file(
     ct_path: str | os.PathLike[str],
     liver_path: str | os.PathLike[str],
@@ -132,6 +150,7 @@ def synthesize_file(
     seed: int | None = None,
     liver_label: int | Sequence[int] | None = None,
     vessel_mask: str | os.PathLike[str] | None = None,
+    tumor_label: int | None = None,
     overwrite: bool = False,
     preview: bool = True,
     **knobs: Any,
@@ -139,6 +158,8 @@ def synthesize_file(
     """Synthesize tumors into one CT file and write a case folder (see the module docstring).
 
     ``seed=None`` draws a fresh seed, which is recorded in ``params.json`` and ``report.json``.
+    ``tumor_label``: the mask value of real tumors (LiTS, MSD: 2); those voxels are kept as
+    tumor (label 2) and excluded from the parenchyma the synthetic tumors are placed in.
     Returns the report (also written as ``report.json``).
     """
     t0 = time.perf_counter()
@@ -146,6 +167,7 @@ def synthesize_file(
     folder = _CaseFolder(out, overwrite)  # refuse an existing folder before any work
     try:
         ct, liver = load_case(ct_path, liver_path, liver_label=liver_label)
+        liver, real = _split_real_tumors(liver, liver_path, tumor_label)
         vm = None
         if vessel_mask is not None:
             vm_vol = load_nifti(vessel_mask, what="vessel mask")
@@ -162,16 +184,18 @@ def synthesize_file(
         report: dict[str, Any] = {
             "command": "synth", "ct": str(ct_path), "liver_mask": str(liver_path),
             "liver_label": list(liver_label) if isinstance(liver_label, (list, tuple)) else liver_label,
+            "tumor_label": tumor_label,
             "vessel_mask": None if vessel_mask is None else str(vessel_mask),
             "preset": params.preset, "seed": int(seed), "options": knobs,
             "parenchyma_hu": round(prep.parenchyma_hu, 2), "noise_hu": round(prep.noise_hu, 2),
             "vessel_fraction": round(prep.vessel_fraction(), 4), "liver_volume_ml": round(prep.liver_volume_ml, 1),
             "spacing_mm": list(ct.spacing_mm), "shape": list(ct.shape),
+            "real_tumor_voxels_kept": 0 if real is None else int(real.sum()),
         }
     except BaseException:
         folder.abort()
         raise
-    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0)
+    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0, real_tumor=real)
 
 
 def replay_file(
@@ -181,10 +205,14 @@ def replay_file(
     out_dir: str | os.PathLike[str],
     *,
     liver_label: int | Sequence[int] | None = None,
+    tumor_label: int | None = None,
     overwrite: bool = False,
     preview: bool = True,
 ) -> dict[str, Any]:
-    """Re-create a case from its ``params.json`` on the same CT and mask, voxel for voxel."""
+    """Re-create a case from its ``params.json`` on the same CT and mask, voxel for voxel.
+
+    Give the same ``liver_label`` and ``tumor_label`` as for the original case.
+    """
     t0 = time.perf_counter()
     p = Path(params_path)
     if not p.is_file():
@@ -193,6 +221,7 @@ def replay_file(
     folder = _CaseFolder(Path(out_dir), overwrite)
     try:
         ct, liver = load_case(ct_path, liver_path, liver_label=liver_label)
+        liver, real = _split_real_tumors(liver, liver_path, tumor_label)
         if tuple(ct.shape) != tuple(params.shape) or not np.allclose(ct.spacing_mm, params.spacing_mm, rtol=1e-4):
             raise InputError(
                 f"{ct_path}: CT grid {ct.shape} at {tuple(round(s, 4) for s in ct.spacing_mm)} mm is not the grid "
@@ -200,11 +229,11 @@ def replay_file(
                 "replay on the CT it was sampled from"
             )
         report = {"command": "replay", "params": str(p), "ct": str(ct_path), "liver_mask": str(liver_path),
-                  "preset": params.preset, "seed": params.seed}
+                  "tumor_label": tumor_label, "preset": params.preset, "seed": params.seed}
     except BaseException:
         folder.abort()
         raise
-    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0)
+    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0, real_tumor=real)
 
 
 def case_seed(base_seed: int, name: str) -> int:
@@ -233,7 +262,7 @@ def _batch_one(case: CaseFiles, out_dir: str, preset: str, seed: int, knobs: dic
     label = liver_label if liver_label is not None else case.liver_label
     try:
         synthesize_file(case.image, case.mask, Path(out_dir) / case.name, preset=preset, seed=seed,
-                        liver_label=label, preview=preview, **knobs)
+                        liver_label=label, tumor_label=case.tumor_label, preview=preview, **knobs)
         return case.name, None
     except TumorsynthError as exc:
         return case.name, str(exc)
@@ -259,17 +288,17 @@ def run_batch(
     is reported and the others go on. Writes ``out_dir/batch_summary.json``.
     """
     t0 = time.perf_counter()
-    cases = list(source) if isinstance(source, (list, tuple)) else discover_cases(source, layout=layout)
-    real = [c.name for c in cases if c.tumor_label is not None]
-    if real and liver_label is None:
-        log.warning("%d case(s) come from a tumor dataset (%s ...); their real tumors count as liver",
-                    len(real), real[0])
+    cases: list[CaseFiles] = (list(source) if isinstance(source, (list, tuple))
+                              else discover_cases(source, layout=layout))  # type: ignore[arg-type]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = BatchSummary()
-    todo = []
+    todo: list[CaseFiles] = []
     for c in cases:
-        (summary.skipped if (out / c.name).is_dir() else todo).append(c if not (out / c.name).is_dir() else c.name)
+        if (out / c.name).is_dir():
+            summary.skipped.append(c.name)
+        else:
+            todo.append(c)
     for stale in out.glob(".*.partial-*"):  # left by a batch that was killed
         shutil.rmtree(stale, ignore_errors=True)
     jobs = [(c, str(out), preset, case_seed(seed, c.name), dict(knobs), liver_label, preview) for c in todo]

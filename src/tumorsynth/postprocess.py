@@ -43,8 +43,8 @@ def trilinear_gather(vol: np.ndarray, p0: np.ndarray, p1: np.ndarray, p2: np.nda
     flat = vol.reshape(-1)
     strides = (shape[1] * shape[2], shape[2], 1)
     base = np.zeros(p0.shape, dtype=np.intp)
-    w = []
-    step = []
+    w: list[np.ndarray | None] = []
+    step: list[int] = []
     for p, n, st in zip((p0, p1, p2), shape, strides, strict=True):
         if n == 1:
             w.append(None)

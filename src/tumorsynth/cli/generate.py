@@ -121,7 +121,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from tumorsynth.pipeline import synthesize_file
 
     rep = synthesize_file(args.ct, args.liver_mask, args.output, preset=args.preset, seed=args.seed,
-                          liver_label=args.liver_label, vessel_mask=args.vessel_mask,
+                          liver_label=args.liver_label, vessel_mask=args.vessel_mask, tumor_label=args.tumor_label,
                           overwrite=args.overwrite, preview=not args.no_preview, **_knobs(args))
     print(f"{rep['tumors']} tumor(s), {rep['tumor_volume_ml']:.1f} ml, seed {rep['seed']} -> {args.output}")
     return 0
@@ -131,7 +131,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from tumorsynth.pipeline import replay_file
 
     rep = replay_file(args.params, args.ct, args.liver_mask, args.output, liver_label=args.liver_label,
-                      overwrite=args.overwrite, preview=not args.no_preview)
+                      tumor_label=args.tumor_label, overwrite=args.overwrite, preview=not args.no_preview)
     print(f"replayed {rep['tumors']} tumor(s) -> {args.output}")
     return 0
 
@@ -221,6 +221,9 @@ def register(sub: Any) -> None:
     p.add_argument("--liver-label", type=_label_list, default=None, metavar="N[,M]",
                    help="mask value(s) that are liver, e.g. 5 for TotalSegmentator, 6 for BTCV "
                         "(default: every non-zero voxel)")
+    p.add_argument("--tumor-label", type=int, default=None, metavar="N",
+                   help="mask value of real tumors to keep as tumor (label 2) and keep synthetic ones "
+                        "away from, e.g. 2 for LiTS/MSD with --liver-label 1,2")
     p.add_argument("--vessel-mask", default=None, help="optional vessel mask (replaces the HU threshold)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--no-preview", action="store_true", help="do not write preview.png")
@@ -235,6 +238,7 @@ def register(sub: Any) -> None:
     p.add_argument("liver_mask")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--liver-label", type=_label_list, default=None, metavar="N[,M]")
+    p.add_argument("--tumor-label", type=int, default=None, metavar="N")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-preview", action="store_true")
     p.set_defaults(func=cmd_replay)
