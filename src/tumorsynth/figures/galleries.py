@@ -97,7 +97,7 @@ def tumor_panel(host: Host, params: CaseParams, crop: SliceCrop, *, window: Wind
     ct, label = host.synthesize(params)
     img = render(crop, ct, label, window=window, outline=outline)
     return Panel(image=img, caption=caption, row=row, col=col, values=values, params=params,
-                 mm_per_px=crop.mm_per_px)
+                 mm_per_px=crop.mm_per_px, tumor=crop.mask(label == 2))
 
 
 def _fmt(v: float) -> str:
@@ -257,7 +257,7 @@ def types(host: Host, *, seed: int = 0, outline: bool = True, window: Window = L
             caption = f"{what}\n{in_slice} cut by this slice"
             img = render(crop, ct, label, window=window, outline=outline)
             panels.append(Panel(image=img, caption=caption, row=row, col=col, params=params,
-                                mm_per_px=crop.mm_per_px,
+                                mm_per_px=crop.mm_per_px, tumor=crop.mask(label == 2),
                                 values={"preset": name, "tumors": len(params.tumors),
                                         "kinds": dict(counts), "slice": k}))
     return FigureResult(

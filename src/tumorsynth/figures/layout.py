@@ -6,6 +6,7 @@ and PDF writers): no pyplot, no global figure state, no GUI backend.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -16,14 +17,14 @@ from typing import Any
 from tumorsynth.errors import OptionError
 from tumorsynth.figures.panels import FigureResult
 
-__all__ = ["FORMATS", "SCALE_BAR_MM", "draw_figure", "save_figure"]
+__all__ = ["FORMATS", "SCALE_BAR_MM", "draw_figure", "parse_formats", "png_size", "save_figure"]
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("png", "pdf", "svg")
 SCALE_BAR_MM = 10.0
-PANEL_IN = 1.55  # panel side on the page, inches
-CAPTION_IN = 0.36  # room for a two-line caption under each panel
+PANEL_IN = 1.35  # panel side on the page, inches
+CAPTION_IN = 0.34  # room for a two-line caption under each panel
 
 
 def _import_matplotlib() -> Any:
@@ -54,7 +55,7 @@ def draw_figure(result: FigureResult) -> Any:
         ax.set_yticks([])
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_xlabel(p.caption, fontsize=6, labelpad=2, linespacing=1.1)
+        ax.set_xlabel(p.caption, fontsize=6.5, labelpad=2, linespacing=1.05)
         # scale bar, bottom right
         bar = SCALE_BAR_MM / p.mm_per_px
         n = p.image.shape[0]
@@ -65,6 +66,15 @@ def draw_figure(result: FigureResult) -> Any:
         if p.row == 0 and p.col < len(result.col_labels):
             ax.set_title(result.col_labels[p.col], fontsize=8, pad=3)
     return fig
+
+
+def png_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of a PNG file, read from its header."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path} is not a PNG file")
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def parse_formats(formats: str | Sequence[str]) -> list[str]:
@@ -84,12 +94,27 @@ def parse_formats(formats: str | Sequence[str]) -> list[str]:
     return out
 
 
+def _save_png_palette(fig: Any, path: Path, dpi: float, colors: int) -> None:
+    """Save a PNG with an adaptive palette of ``colors`` entries (about half the bytes)."""
+    from PIL import Image  # a dependency of matplotlib
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        q = im.convert("RGB").quantize(colors=colors, dither=Image.Dither.NONE)
+    q.save(path, format="PNG", optimize=True)
+
+
 def save_figure(result: FigureResult, outdir: str | os.PathLike[str], *,
-                formats: str | Sequence[str] = ("png", "pdf"), dpi: float = 100.0) -> list[Path]:
+                formats: str | Sequence[str] = ("png", "pdf"), dpi: float = 100.0,
+                png_colors: int | None = None) -> list[Path]:
     """Write ``result`` as ``OUTDIR/NAME.<format>`` for each format, plus ``NAME.json``.
 
     The JSON records the seed, the host and every panel's parameter values and record, so any
     panel can be replayed with :func:`tumorsynth.synthesize`. Files are written atomically.
+    ``png_colors`` (2-256) writes PNGs with a palette of that many colours: smaller files for
+    web pages and documentation, at a slight loss of grey levels.
     Returns the paths written (also stored in ``result.files``).
     """
     from tumorsynth.io import atomic_path, write_bytes_atomic
@@ -97,6 +122,8 @@ def save_figure(result: FigureResult, outdir: str | os.PathLike[str], *,
     fmts = parse_formats(formats)
     if not (dpi > 0):
         raise OptionError(f"--dpi must be > 0, got {dpi}")
+    if png_colors is not None and not 2 <= int(png_colors) <= 256:
+        raise OptionError(f"--png-colors must be 2 to 256, got {png_colors}")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     fig = draw_figure(result)
@@ -104,8 +131,11 @@ def save_figure(result: FigureResult, outdir: str | os.PathLike[str], *,
     for fmt in fmts:
         path = out / f"{result.name}.{fmt}"
         with atomic_path(path) as tmp:
-            meta = {"Title": result.title} if fmt == "pdf" else None
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
+            if fmt == "png" and png_colors is not None:
+                _save_png_palette(fig, tmp, dpi, int(png_colors))
+            else:
+                meta = {"Title": result.title} if fmt == "pdf" else None
+                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
         paths.append(path)
         logger.info("figures: wrote %s", path)
     result.files = [*paths, out / f"{result.name}.json"]
@@ -114,6 +144,8 @@ def save_figure(result: FigureResult, outdir: str | os.PathLike[str], *,
 
     record["tumorsynth_version"] = __version__
     record["dpi"] = dpi
-    record["size_px"] = [round(v * dpi) for v in fig.get_size_inches()]
+    record["size_in"] = [round(float(v), 3) for v in fig.get_size_inches()]
+    if "png" in fmts:
+        record["size_px"] = list(png_size(out / f"{result.name}.png"))
     write_bytes_atomic(out / f"{result.name}.json", json.dumps(record, indent=1).encode())
     return result.files

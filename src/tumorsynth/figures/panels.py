@@ -48,6 +48,7 @@ class Panel:
         values: the parameters the panel varies or shows, as plain numbers / strings.
         params: the parameter record the panel was synthesized from (None for pure maps).
         mm_per_px: physical size of one pixel of ``image``.
+        tumor: where the tumor label is in ``image`` (bool, same size), None for pure maps.
     """
 
     image: np.ndarray
@@ -57,10 +58,13 @@ class Panel:
     values: dict[str, Any] = field(default_factory=dict)
     params: CaseParams | None = None
     mm_per_px: float = 1.0
+    tumor: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"row": self.row, "col": self.col, "caption": self.caption,
                                "values": self.values, "mm_per_px": round(self.mm_per_px, 4)}
+        if self.tumor is not None:
+            out["tumor_area_mm2"] = round(float(self.tumor.sum()) * self.mm_per_px**2, 1)
         if self.params is not None:
             out["params"] = self.params.to_dict()
         return out

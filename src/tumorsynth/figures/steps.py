@@ -109,10 +109,10 @@ def steps(host: Host, *, seed: int = 0, outline: bool = True,
     panels: list[Panel] = []
 
     def add(img: np.ndarray, caption: str, values: dict[str, Any], params: CaseParams | None,
-            mm_per_px: float = crop.mm_per_px) -> None:
+            mm_per_px: float = crop.mm_per_px, tumor: np.ndarray | None = None) -> None:
         n = len(panels)
         panels.append(Panel(image=img, caption=caption, row=n // 3, col=n % 3, values=values,
-                            params=params, mm_per_px=mm_per_px))
+                            params=params, mm_per_px=mm_per_px, tumor=tumor))
 
     # 1 location
     depth, vdist = _location_note(host, t)
@@ -147,7 +147,8 @@ def steps(host: Host, *, seed: int = 0, outline: bool = True,
     ct, label = host.synthesize(blend_only)
     blend_img = crop.image(ct)
     add(render(crop, ct, label, window=window, outline=outline),
-        "4 blend: (1 − t'') CT + t'' texture\ninside the liver", {}, blend_only)
+        "4 blend: (1 − t'') CT + t'' texture\ninside the liver", {}, blend_only,
+        tumor=crop.mask(label == 2))
     ct, label = host.synthesize(with_mass)
     mass_img = crop.image(ct)
     moved = (np.abs(mass_img - blend_img) > 0.5) & ~crop.mask(label == 2)
@@ -156,11 +157,12 @@ def steps(host: Host, *, seed: int = 0, outline: bool = True,
     add(img, f"5 mass effect: push {tm.mass_effect_mm:.1f} mm\nover {tm.mass_effect_range_mm:.0f} mm "
              "(moved: pink)",
         {"mass_effect_mm": tm.mass_effect_mm, "mass_effect_range_mm": tm.mass_effect_range_mm},
-        with_mass)
+        with_mass, tumor=crop.mask(label == 2))
     ct, label = host.synthesize(full)
     add(render(crop, ct, label, window=window, outline=outline),
         f"6 capsule: rim {t.capsule_hu:+.0f} HU\nwidth {t.capsule_width_mm:g} mm",
-        {"capsule_hu": t.capsule_hu, "capsule_width_mm": t.capsule_width_mm}, full)
+        {"capsule_hu": t.capsule_hu, "capsule_width_mm": t.capsule_width_mm}, full,
+        tumor=crop.mask(label == 2))
     return FigureResult(
         name="steps", title="The generator step by step, for one tumor",
         nrows=2, ncols=3, panels=panels,
