@@ -23,7 +23,7 @@ import numpy as np
 from tumorsynth.errors import InputError
 from tumorsynth.interp import upsample_linear
 from tumorsynth.params import CaseParams, TumorParams
-from tumorsynth.postprocess import capsule_profile, trilinear_gather
+from tumorsynth.postprocess import capsule_profile
 from tumorsynth.shape import (
     NODE_CLIP,
     OVERSHOOT,
@@ -37,7 +37,7 @@ from tumorsynth.texture import texture_field
 __all__ = ["Synthesizer", "TumorPlan", "apply_tumors", "plan_tumor", "synthesize", "synthesize_case"]
 
 RESIDUAL_CLIP = 2.5  # host noise kept inside the tumor is clipped at this many noise SDs
-MIN_PUSH_VOXELS = 0.25  # mass effects that move tissue by less than this (in voxels) are skipped
+MIN_PUSH_VOXELS = 0.5  # pushes under half a voxel move no voxel (nearest-voxel resampling)
 
 
 @dataclass
@@ -180,15 +180,15 @@ def _store(view: np.ndarray, values: np.ndarray, idx: tuple[np.ndarray, ...] | N
 
 def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
                  spacing: np.ndarray) -> None:
-    """Push the host tissue around the tumor outward (liver voxels that move by > 0.1 voxel)."""
+    """Push the host tissue around the tumor outward (liver voxels whose source is another voxel)."""
     if t.mass_effect_mm < MIN_PUSH_VOXELS * float(spacing.min()):
         return  # a push this small changes no voxel visibly
     d = plan.d
     lb = liver[plan.box]
     push = np.float32(t.mass_effect_mm)
     reach = np.float32(t.mass_effect_range_mm)
-    # voxels deep inside the tumor are replaced by it; beyond d_max the push is under 0.1 voxel
-    d_max = reach * np.float32(1.0 - math.sqrt(min(1.0, 0.1 * float(spacing.min()) / float(push))))
+    # voxels deep inside the tumor are replaced by it; beyond d_max the push is under half a voxel
+    d_max = reach * np.float32(1.0 - math.sqrt(min(1.0, MIN_PUSH_VOXELS * float(spacing.min()) / float(push))))
     d_min = np.float32(-math.sqrt(t.edge_blur_mm**2 + float(spacing.max()) ** 2 / 12))
     sel = d > d_min
     sel &= d < d_max
@@ -212,15 +212,24 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
     np.sqrt(r, out=r)
     np.maximum(r, np.float32(1e-3), out=r)
     f /= r
-    p0 = i0 - f * (x0 / np.float32(spacing[0]))
-    p1 = i1 - f * (x1 / np.float32(spacing[1]))
-    p2 = i2 - f * (x2 / np.float32(spacing[2]))
+    # nearest source voxel: keeps the scanner noise intact (interpolation would smooth it into
+    # a visible halo) and costs one gather
+    s0 = np.rint(i0 - f * (x0 / np.float32(spacing[0]))).astype(np.intp)
+    s1 = np.rint(i1 - f * (x1 / np.float32(spacing[1]))).astype(np.intp)
+    s2 = np.rint(i2 - f * (x2 / np.float32(spacing[2]))).astype(np.intp)
+    np.clip(s0, 0, n0 - 1, out=s0)
+    np.clip(s1, 0, n1 - 1, out=s1)
+    np.clip(s2, 0, n2 - 1, out=s2)
+    src = (s0 * n1 + s1) * n2 + s2
+    moves = src != flat
+    keep = moves & lb.reshape(-1)[src] if lb.flags.c_contiguous else moves & lb[s0, s1, s2]
+    if not keep.any():
+        return
     view = out[plan.box]
-    vals = np.ascontiguousarray(view, dtype=np.float32)
-    moved = trilinear_gather(vals, p0, p1, p2)
-    near = (np.rint(p0).astype(np.intp), np.rint(p1).astype(np.intp), np.rint(p2).astype(np.intp))
-    keep = lb[near]
-    _store(view, moved[keep], (i0[keep], i1[keep], i2[keep]))
+    box_vals = np.ascontiguousarray(view).reshape(-1)
+    dst = flat[keep]
+    moved = box_vals[src[keep]]
+    view[np.unravel_index(dst, d.shape)] = moved
 
 
 def _edge(d: np.ndarray, edge_blur_mm: float, pv_var: np.ndarray | float) -> np.ndarray:

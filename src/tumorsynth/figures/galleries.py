@@ -53,7 +53,7 @@ SHAPE_DEFORM_MM = (0.0, 2.0, 5.0, 10.0)
 TEXTURE_CONTRASTS_HU = (-60.0, -35.0, -10.0, 30.0)
 TEXTURE_GRAINS_MM = (1.0, 2.0, 4.0, 8.0)
 TYPE_NAMES = ("tiny", "small", "medium", "large", "mix")
-ABLATIONS = (
+ABLATIONS: tuple[tuple[str, dict[str, bool]], ...] = (
     ("full", {}),
     ("no edge blurring", {"edge_blur": False}),
     ("no elastic deformation", {"deformation": False}),
@@ -157,7 +157,7 @@ def shape(host: Host, *, seed: int = 0, outline: bool = True,
     One tumor (same seed, same place, same texture); mass effect and capsule are off so that
     only the shape changes.
     """
-    fixed = {"contrast_hu": -45.0, "texture_std_hu": 6.0, "grain_mm": 3.0, "texture_blur_mm": 0.75,
+    fixed: dict[str, Any] = {"contrast_hu": -45.0, "texture_std_hu": 6.0, "grain_mm": 3.0, "texture_blur_mm": 0.75,
              "edge_blur_mm": 1.0, "mass_effect_on": False, "capsule": False}
     grid = [(r, s) for r in SHAPE_RADII_MM for s in SHAPE_DEFORM_MM]
     order = sorted(range(len(grid)), key=lambda i: (-grid[i][0], -grid[i][1]))  # biggest first
@@ -190,7 +190,7 @@ def texture(host: Host, *, seed: int = 0, outline: bool = True,
     One tumor (same seed, shape and place); a texture standard deviation of 15 HU makes the
     grain visible.
     """
-    fixed = {"radius_mm": 22.0, "deform_sigma_mm": 3.0, "texture_std_hu": 15.0,
+    fixed: dict[str, Any] = {"radius_mm": 22.0, "deform_sigma_mm": 3.0, "texture_std_hu": 15.0,
              "texture_blur_mm": 0.5, "edge_blur_mm": 1.0, "mass_effect_on": False, "capsule": False}
     grid = [(m, g) for m in TEXTURE_CONTRASTS_HU for g in TEXTURE_GRAINS_MM]
     recs = compare_variants(host, panel_seed(seed, 1), [
