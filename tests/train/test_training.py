@@ -149,3 +149,15 @@ def test_print_config_and_bad_option(capsys: pytest.CaptureFixture[str]) -> None
     assert "did you mean" in capsys.readouterr().err
     assert main(["train", "--healthy", "x.csv", "--model", "swin_unetr_tiny", "--set", "patch_size=[40,40,40]"]) == 2
     assert "divisible by 32" in capsys.readouterr().err
+
+
+def test_without_torch_the_commands_say_what_to_install(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import sys
+
+    for mod in ("torch", "monai"):
+        monkeypatch.setitem(sys.modules, mod, None)  # import now fails as if not installed
+    code = main(["train", "--healthy", "x.csv", "-o", str(tmp_path / "r")])
+    assert code == 2 and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
+    code = main(["predict", "-m", "c.pt", "ct.nii.gz", "-o", str(tmp_path / "p")])
+    assert code == 2 and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
