@@ -193,12 +193,11 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
     sel = d > d_min
     sel &= d < d_max
     sel &= lb
-    flat = np.flatnonzero(sel)
-    if flat.size == 0:
+    i0, i1, i2 = np.nonzero(sel)
+    if i0.size == 0:
         return
     n0, n1, n2 = d.shape
-    i0, rem = np.divmod(flat, n1 * n2)
-    i1, i2 = np.divmod(rem, n2)
+    flat = (i0 * n1 + i1) * n2 + i2
     f = d.reshape(-1)[flat]
     f *= -1.0 / reach
     f += 1.0
