@@ -90,6 +90,8 @@ def run_figures(args: argparse.Namespace) -> int:
         raise OptionError(f"--seed must be >= 0, got {args.seed}")
     if not args.dpi > 0:
         raise OptionError(f"--dpi must be > 0, got {args.dpi:g}")
+    if args.png_colors is not None and not 2 <= args.png_colors <= 256:
+        raise OptionError(f"--png-colors must be 2 to 256, got {args.png_colors}")
     if (args.ct is None) != (args.liver is None):
         raise OptionError("give both --ct CT and --liver MASK (or neither, for the phantom)")
     if args.liver_label is not None and args.liver is None:

@@ -53,6 +53,7 @@ SHAPE_DEFORM_MM = (0.0, 2.0, 5.0, 10.0)
 TEXTURE_CONTRASTS_HU = (-60.0, -35.0, -10.0, 30.0)
 TEXTURE_GRAINS_MM = (1.0, 2.0, 4.0, 8.0)
 TYPE_NAMES = ("tiny", "small", "medium", "large", "mix")
+ABLATION_EDGE_MM = 1.5
 ABLATIONS: tuple[tuple[str, dict[str, bool]], ...] = (
     ("full", {}),
     ("no edge blurring", {"edge_blur": False}),
@@ -275,15 +276,16 @@ def ablation(host: Host, *, seed: int = 0, outline: bool = True,
              window: Window = LIVER_WINDOW) -> FigureResult:
     """The ablation of the paper's Figure 12: with and without edge blurring and deformation.
 
-    Rows are two tumors (medium and large, default settings); columns switch steps off with
-    the same seed, so each row shows one tumor minus a step. Without both, tumors are sharp,
-    perfect ellipsoids.
+    Rows are two tumors (medium and large; default settings but an edge blur sigma_c of 1.5
+    mm, the top of its default range, and no capsule); columns switch steps off with the same
+    seed, so each row shows one tumor minus a step. Without both, tumors are sharp, perfect
+    ellipsoids.
     """
     kinds = ("medium", "large")
     panels = []
     for row, kind in enumerate(kinds):
-        recs = compare_variants(host, panel_seed(seed, 3, row), [dict(sw) for _, sw in ABLATIONS], kind=kind,
-                        capsule=False)
+        recs = compare_variants(host, panel_seed(seed, 3, row), [dict(sw) for _, sw in ABLATIONS],
+                                kind=kind, capsule=False, edge_blur_mm=ABLATION_EDGE_MM)
         t0 = recs[0].tumors[0]
         crop = crop_at(host, t0.centre_vox, tumor_half_mm(TUMOR_TYPES[kind].radius_mm, t0.deform_sigma_mm))
         for col, ((label, sw), params) in enumerate(zip(ABLATIONS, recs, strict=True)):
@@ -298,5 +300,6 @@ def ablation(host: Host, *, seed: int = 0, outline: bool = True,
         name="ablation", title="Ablation: without edge blurring and elastic deformation",
         nrows=len(kinds), ncols=len(ABLATIONS), panels=panels,
         row_labels=[f"{k}" for k in kinds], col_labels=[lab for lab, _ in ABLATIONS],
-        note=_knob_note(host, seed, capsule="off"), seed=seed, host=host.describe(),
+        note=_knob_note(host, seed, σc=f"{ABLATION_EDGE_MM:g} mm", capsule="off"), seed=seed,
+        host=host.describe(),
     )
