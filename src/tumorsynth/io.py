@@ -312,24 +312,30 @@ def save_nifti(
     import nibabel as nib
 
     arr = np.asarray(data)
-    if like is not None:
-        header = like.header.copy() if like.header is not None else None
-        aff = like.affine if affine is None else affine
-        target = np.dtype(dtype) if dtype is not None else like.data.dtype
+    header = like.header.copy() if like is not None and like.header is not None else None
+    aff = (like.affine if like is not None else np.eye(4)) if affine is None else affine
+    if dtype is not None:
+        target = np.dtype(dtype)
+    elif header is not None:
+        target = np.dtype(header.get_data_dtype())  # the input's on-disk type
+    elif like is not None:
+        target = like.data.dtype
     else:
-        header = None
-        aff = np.eye(4) if affine is None else affine
-        target = np.dtype(dtype) if dtype is not None else arr.dtype
-    if target.kind in "iu" and arr.dtype != target:
-        info = np.iinfo(target)  # type: ignore[type-var]
-        arr = np.clip(np.rint(arr), info.min, info.max).astype(target)
-    elif arr.dtype != target:
+        target = arr.dtype
+    # an input stored as scaled integers (scl_slope/scl_inter) was read as float: let nibabel
+    # choose the scaling again for the same on-disk type
+    rescale = like is not None and like.data.dtype.kind == "f" and target.kind in "iu" and dtype is None
+    if target.kind in "iu" and not rescale:
+        if arr.dtype != target:
+            info = np.iinfo(target)  # type: ignore[type-var]
+            arr = np.clip(np.rint(arr), info.min, info.max).astype(target)
+    elif not rescale and arr.dtype != target:
         arr = arr.astype(target)
     img = nib.Nifti1Image(arr, aff, header=header)
     img.set_data_dtype(target)
     if header is not None:
-        # The data are stored as they are: no rescaling of integer data.
-        img.header.set_slope_inter(1.0, 0.0) if target.kind in "iu" and arr.dtype == target else None
+        if not rescale:
+            img.header.set_slope_inter(1.0, 0.0) if target.kind in "iu" else None
         # keep the input's qform/sform codes
         img.set_qform(aff, code=int(header["qform_code"]) or 1)
         img.set_sform(aff, code=int(header["sform_code"]) or 1)
