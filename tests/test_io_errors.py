@@ -164,3 +164,19 @@ def test_output_keeps_geometry_and_dtype(small_case, tmp_path):
     assert nib.aff2axcodes(out.affine) == nib.aff2axcodes(src.affine)
     data = np.asanyarray(out.dataobj)
     assert data.dtype == np.int16 and set(np.unique(np.asanyarray(lab.dataobj))) <= {0, 1, 2}
+
+
+def test_scaled_integer_input_keeps_its_disk_type(small_case, tmp_path):
+    ph, _, liver, _ = small_case
+    img = nib.Nifti1Image(ph.ct.astype(np.float32), ph.affine)
+    img.set_data_dtype(np.uint16)  # nibabel stores it with a slope and intercept
+    src = tmp_path / "scaled.nii.gz"
+    nib.save(img, str(src))
+    assert main(["synth", str(src), str(liver), "-o", str(tmp_path / "o"), "--seed", "1", "--preset", "small"]) == 0
+    out = nib.load(str(tmp_path / "o" / "ct.nii.gz"))
+    assert out.get_data_dtype() == np.uint16
+    data = np.asanyarray(out.dataobj)
+    lab = np.asanyarray(nib.load(str(tmp_path / "o" / "label.nii.gz")).dataobj)
+    same = lab == 0
+    assert np.abs(data[same] - ph.ct[same]).max() < 1.0  # HU preserved outside the tumors
+    assert data[lab == 2].mean() < ph.ct[lab == 2].mean() - 10
