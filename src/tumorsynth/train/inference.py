@@ -22,7 +22,7 @@ import numpy as np
 
 from tumorsynth.errors import InputError, OptionError
 
-__all__ = ["load_model", "postprocess", "predict", "predict_array"]
+__all__ = ["load_model", "postprocess", "predict", "predict_array", "to_input_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,29 @@ def postprocess(
         keep = np.unique(tcomp[near & (tcomp > 0)])
         out[np.isin(tcomp, keep[keep > 0])] = 2
     return out
+
+
+def to_input_grid(
+    labels: np.ndarray, affine: Any, input_affine: np.ndarray, input_shape: Sequence[int]
+) -> np.ndarray:
+    """A label map on the resampled grid (``affine``) put back onto an input's own grid.
+
+    Nearest-neighbour resampling in world coordinates (so reorientation and 1 mm resampling
+    are both undone); returns ``uint8`` of shape ``input_shape`` in the input's voxel order.
+    """
+    import torch
+    from monai.data import MetaTensor
+    from monai.transforms import ResampleToMatch
+
+    dst = MetaTensor(torch.zeros((1, *[int(s) for s in input_shape]), dtype=torch.uint8),
+                     affine=torch.as_tensor(np.asarray(input_affine, dtype=np.float64)))
+    src = MetaTensor(torch.from_numpy(np.asarray(labels, dtype=np.float32)[None]),
+                     affine=torch.as_tensor(np.asarray(affine, dtype=np.float64)))
+    back = ResampleToMatch(mode="nearest", padding_mode="zeros")(src, img_dst=dst)
+    arr = np.rint(np.asarray(back[0].detach().cpu())).astype(np.uint8)
+    if arr.shape != tuple(int(s) for s in input_shape):  # pragma: no cover - MONAI contract
+        raise InputError(f"resampling back gave shape {arr.shape}, expected {tuple(input_shape)}")
+    return arr
 
 
 def load_model(checkpoint: str | os.PathLike[str], *, device: Any = "cpu") -> tuple[Any, dict[str, Any]]:
@@ -190,10 +213,6 @@ def predict(
 
     Returns the written (or kept) output paths.
     """
-    import torch
-    from monai.data import MetaTensor
-    from monai.transforms import ResampleToMatch
-
     from tumorsynth.io import load_nifti, save_nifti
     from tumorsynth.train.data import build_predict_transforms
     from tumorsynth.train.engine import unwrap_user_error
@@ -241,15 +260,7 @@ def predict(
         if postprocessing:
             sp = np.sqrt((np.asarray(img.affine, float)[:3, :3] ** 2).sum(0))
             lab = postprocess(lab, tuple(sp), tumor_margin_mm=pre.tumor_margin_mm)
-        # back onto the input grid (its affine and shape; nearest neighbour keeps labels)
-        orig = MetaTensor(torch.zeros((1, *vol.shape), dtype=torch.uint8),
-                          affine=torch.as_tensor(vol.affine, dtype=torch.float64))
-        src = MetaTensor(torch.from_numpy(lab[None].astype(np.float32)), meta=img.meta)
-        src.affine = img.affine
-        back = ResampleToMatch(mode="nearest", padding_mode="zeros")(src, img_dst=orig)
-        arr = np.rint(np.asarray(back[0].detach().cpu())).astype(np.uint8)
-        if arr.shape != vol.shape:
-            raise InputError(f"{f}: internal error: prediction shape {arr.shape} != CT shape {vol.shape}")
+        arr = to_input_grid(lab, img.affine, vol.affine, vol.shape)
         save_nifti(target, arr, like=vol, dtype=np.uint8)
         written.append(target)
         log.info("%s -> %s (tumor voxels: %d)", f, target, int((arr == 2).sum()))
