@@ -22,15 +22,11 @@ __all__ = [
 
 
 def _keys_weights(t: np.ndarray) -> np.ndarray:
-    """Keys cubic-convolution weights (a = -0.5) of the 4 nodes around fractional offset t."""
-    a = -0.5
-    d = np.stack([1 + t, t, 1 - t, 2 - t], axis=-1)
-    w = np.where(
-        d <= 1,
-        (a + 2) * d**3 - (a + 3) * d**2 + 1,
-        a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a,
-    )
-    return w
+    """Keys cubic-convolution weights (a = -0.5, Catmull-Rom) of the 4 nodes around offset t."""
+    t2 = t * t
+    t3 = t2 * t
+    return np.stack([-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1, -1.5 * t3 + 2 * t2 + 0.5 * t,
+                     0.5 * t3 - 0.5 * t2], axis=-1)
 
 
 def _bspline_weights(t: np.ndarray) -> np.ndarray:
