@@ -102,7 +102,7 @@ def tumor_panel(host: Host, params: CaseParams, crop: SliceCrop, *, window: Wind
 
 
 def _fmt(v: float) -> str:
-    return f"{v:+.0f}" if v else "0"
+    return f"{v:+.0f}".replace("-", "−") if v else "0"
 
 
 def _knob_note(host: Host, seed: int, **fixed: Any) -> str:
@@ -253,9 +253,12 @@ def types(host: Host, *, seed: int = 0, outline: bool = True, window: Window = L
             counts = Counter(t.kind for t in params.tumors)
             in_slice = sum(1 for t in params.tumors
                            if abs(t.centre_vox[ax] - k) * host.spacing_mm[ax] < max(t.semi_axes_mm))
-            what = ", ".join(f"{n} {kind}" for kind, n in counts.items()) if name == "mix" \
-                else f"{len(params.tumors)} tumors"
-            caption = f"{what}\n{in_slice} cut by this slice"
+            if name == "mix":
+                parts = [f"{n} {kind}" for kind, n in counts.items()]
+                caption = f"{', '.join(parts[:-1])},\n{parts[-1]}; {in_slice} cut by this slice"
+            else:
+                n = len(params.tumors)
+                caption = f"{n} tumor{'s' if n != 1 else ''}\n{in_slice} cut by this slice"
             img = render(crop, ct, label, window=window, outline=outline)
             panels.append(Panel(image=img, caption=caption, row=row, col=col, params=params,
                                 mm_per_px=crop.mm_per_px, tumor=crop.mask(label == 2),

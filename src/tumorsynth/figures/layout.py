@@ -25,6 +25,7 @@ FORMATS = ("png", "pdf", "svg")
 SCALE_BAR_MM = 10.0
 PANEL_IN = 1.35  # panel side on the page, inches
 CAPTION_IN = 0.34  # room for a two-line caption under each panel
+GAP_IN = 0.12  # between panels of a row
 
 
 def _import_matplotlib() -> Any:
@@ -40,14 +41,14 @@ def draw_figure(result: FigureResult) -> Any:
     Figure = _import_matplotlib()
     left = 0.42 if result.row_labels else 0.08
     top = 0.62 if result.col_labels else 0.45
-    width = left + result.ncols * (PANEL_IN + 0.06) + 0.08
+    width = left + result.ncols * (PANEL_IN + GAP_IN) + 0.08
     height = top + result.nrows * (PANEL_IN + CAPTION_IN) + 0.05
     fig = Figure(figsize=(width, height))
     fig.suptitle(result.title, x=0.5, y=1 - 0.1 / height, va="top", fontsize=10, fontweight="bold")
     if result.note:
         fig.text(0.5, 1 - 0.3 / height, result.note, ha="center", va="top", fontsize=6.5, color="0.25")
     for p in result.panels:
-        x0 = left + p.col * (PANEL_IN + 0.06)
+        x0 = left + p.col * (PANEL_IN + GAP_IN)
         y0 = height - top - (p.row + 1) * (PANEL_IN + CAPTION_IN) + CAPTION_IN
         ax = fig.add_axes((x0 / width, y0 / height, PANEL_IN / width, PANEL_IN / height))
         ax.imshow(p.image, interpolation="antialiased")

@@ -125,37 +125,37 @@ def steps(host: Host, *, seed: int = 0, outline: bool = True,
     img = draw_ring(img, wide.centre_px, wide.mm_to_px(clear), MARK_RGB)
     img = draw_cross(img, wide.centre_px, 3, MARK_RGB)
     vtxt = "none" if not np.isfinite(vdist) else f"{vdist:.0f} mm"
-    add(img, f"1 location (+): depth {depth:.0f} mm\nnearest vessel (blue) {vtxt}",
+    add(img, f"1 location (+): {depth:.0f} mm deep\nnearest vessel (blue) {vtxt}",
         {"depth_mm": depth, "vessel_distance_mm": vdist, "clearance_mm": clear,
          "centre_vox": list(t.centre_vox)}, None, wide.mm_per_px)
     # 2 texture
     tex = _texture_map(t, full, host.liver, crop)
     tex_window = (max(6.0 * t.texture_std_hu, 30.0), t.tumor_mean_hu)
     add(render_slice(tex, None, window=tex_window, outline=False),
-        f"2 texture: μt {t.tumor_mean_hu:.0f} HU, σp {t.texture_std_hu:.0f} HU\n"
-        f"η {t.grain_mm:g} mm, σb {t.texture_blur_mm:g} mm (W {tex_window[0]:.0f})",
+        f"2 texture: μt {t.tumor_mean_hu:.0f}, σp {t.texture_std_hu:.0f} HU\n"
+        f"η {t.grain_mm:g} mm, σb {t.texture_blur_mm:g} mm",
         {"tumor_mean_hu": t.tumor_mean_hu, "texture_std_hu": t.texture_std_hu,
          "grain_mm": t.grain_mm, "texture_blur_mm": t.texture_blur_mm}, None)
     # 3 shape
     soft, ell = _shape_maps(t, full, host.liver, crop)
     img = render_slice(soft, ell.astype(np.uint8) * 2, window=(1.0, 0.5), outline=True)
-    add(img, f"3 shape t'': σe {t.deform_sigma_mm:g} mm, σc {t.edge_blur_mm:g} mm\n"
-             "red: ellipsoid before deformation",
+    add(img, f"3 shape t'': σe {t.deform_sigma_mm:g}, σc {t.edge_blur_mm:g} mm\n"
+             "red: before deformation",
         {"semi_axes_mm": list(t.semi_axes_mm), "deform_sigma_mm": t.deform_sigma_mm,
          "edge_blur_mm": t.edge_blur_mm}, None)
     # 4 blend, 5 mass effect, 6 capsule
     ct, label = host.synthesize(blend_only)
     blend_img = crop.image(ct)
     add(render(crop, ct, label, window=window, outline=outline),
-        "4 blend: (1 − t'') CT + t'' texture\ninside the liver", {}, blend_only,
+        "4 blend, inside the liver:\n(1 − t'') CT + t'' texture", {}, blend_only,
         tumor=crop.mask(label == 2))
     ct, label = host.synthesize(with_mass)
     mass_img = crop.image(ct)
     moved = (np.abs(mass_img - blend_img) > 0.5) & ~crop.mask(label == 2)
     img = tint(render(crop, ct, label, window=window, outline=outline), moved, MOVED_RGB, alpha=0.3)
     tm = with_mass.tumors[0]
-    add(img, f"5 mass effect: push {tm.mass_effect_mm:.1f} mm\nover {tm.mass_effect_range_mm:.0f} mm "
-             "(moved: pink)",
+    add(img, f"5 mass effect: {tm.mass_effect_mm:.1f} mm push\nover {tm.mass_effect_range_mm:.0f} mm "
+             "(pink: moved)",
         {"mass_effect_mm": tm.mass_effect_mm, "mass_effect_range_mm": tm.mass_effect_range_mm},
         with_mass, tumor=crop.mask(label == 2))
     ct, label = host.synthesize(full)
@@ -167,6 +167,6 @@ def steps(host: Host, *, seed: int = 0, outline: bool = True,
         name="steps", title="The generator step by step, for one tumor",
         nrows=2, ncols=3, panels=panels,
         note=(f"{host.source}, liver {host.prepared.parenchyma_hu:.0f} HU; seed {seed}; "
-              f"r {STEP_KNOBS['radius_mm']:g} mm; bar 10 mm"),
+              f"r {STEP_KNOBS['radius_mm']:g} mm; texture shown in a window of ±3 σp; bar 10 mm"),
         seed=seed, host=host.describe(),
     )
