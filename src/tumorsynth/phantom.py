@@ -187,7 +187,8 @@ def make_phantom(
     vessels &= liver | (_ellipsoid(ax, (24, -40, 0), (14, 14, 1e6)) <= 1)
     ct[vessels] = hu["portal"]
     vessels &= liver
-    # parenchyma texture (mild), then correlated noise
+    # the scanner's point spread: soft organ edges (partial volume), then correlated noise
+    ct = ndimage.gaussian_filter(ct, sigma=[0.6 * max(1.0, s) / s for s in spacing], mode="nearest")
     sigma_vox = [0.7 * max(1.0, 1.0 / s) for s in spacing]
     noise = gen.standard_normal(shape, dtype=np.float32)
     noise = ndimage.gaussian_filter(noise, sigma=sigma_vox)
