@@ -176,3 +176,21 @@ def test_outline_switch(host) -> None:
     p, q = plain.panels[3], red.panels[3]
     is_red = (q.image[..., 0] > 200) & (q.image[..., 1] < 100)
     assert is_red.sum() > 50 and not ((p.image[..., 0] > 200) & (p.image[..., 1] < 100)).any()
+
+
+@pytest.mark.parametrize(("name", "message"), [("all", "builds one figure"), ("shape,steps", "builds one figure"),
+                                               ("tex", "did you mean 'texture'"), ("", "no figure named")])
+def test_make_figure_rejects_bad_names(host, name: str, message: str) -> None:
+    from tumorsynth.errors import OptionError
+
+    with pytest.raises(OptionError, match=message):
+        make_figure(name, host)
+
+
+def test_make_figure_rejects_bad_options(host) -> None:
+    from tumorsynth.errors import OptionError
+
+    with pytest.raises(OptionError, match="seed"):
+        make_figure("steps", host, seed=-1)
+    with pytest.raises(OptionError, match="window width"):
+        make_figure("steps", host, window=(0.0, 50.0))

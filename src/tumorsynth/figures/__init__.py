@@ -115,9 +115,10 @@ def make_figure(name: str, host: Host | None = None, *, seed: int = 0, outline: 
         outline: outline the tumor label in red.
         window: display window (width, level) in HU.
     """
-    (key,) = figure_names(name) if name != "all" else (None,)
-    if key is None:
-        raise OptionError("make_figure builds one figure; loop over FIGURES for all")
+    names = figure_names(name)
+    if len(names) != 1:
+        raise OptionError(f"make_figure builds one figure, got {name!r}; loop over FIGURES for all")
+    key = names[0]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise OptionError(f"seed must be a whole number >= 0, got {seed!r}")
     width, _level = window
