@@ -321,8 +321,8 @@ def synthesize(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> tuple[n
     ct = np.asarray(ct)
     mask = _as_mask(liver)
     _check_inputs(ct, mask, params)
-    out = np.array(ct, order="C", copy=True)
-    label = mask.astype(np.uint8, order="C")
+    out = np.array(ct, order="K", copy=True)
+    label = mask.astype(np.uint8, order="K")
     apply_tumors(out, label, mask, params)
     return out, label
 
@@ -351,8 +351,8 @@ class Synthesizer:
     def __call__(self, params: CaseParams, *, copy: bool = False) -> tuple[np.ndarray, np.ndarray]:
         _check_inputs(self.ct, self.liver, params)
         if self._out is None or self._label is None:
-            self._out = np.array(self.ct, order="C", copy=True)
-            self._label = self.liver.astype(np.uint8, order="C")
+            self._out = np.array(self.ct, order="K", copy=True)
+            self._label = self.liver.astype(np.uint8, order="K")
         else:
             for box in self._dirty:
                 self._out[box] = self.ct[box]
