@@ -163,3 +163,10 @@ def test_prepare_statistics_and_raw_ct_refused(phantom, prepared):
         ts.prepare(phantom.ct.astype(np.int32) + 1024, phantom.liver, phantom.spacing_mm)
     with pytest.raises(InputError, match="empty"):
         ts.prepare(phantom.ct, np.zeros_like(phantom.liver), phantom.spacing_mm)
+
+
+def test_api_refuses_nan_ct(phantom):
+    ct = phantom.ct.astype(np.float32)
+    ct[0, 0, 0] = np.inf
+    with pytest.raises(InputError, match="NaN or infinite"):
+        ts.prepare(ct, phantom.liver, phantom.spacing_mm)

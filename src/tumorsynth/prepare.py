@@ -140,8 +140,9 @@ def prepare(
     ct_box = ct[sl]
     liver_box = liver[sl]
     n_liver = int(np.count_nonzero(liver_box))
-    if ct_box.dtype.kind == "f" and not np.isfinite(ct_box).all():
-        raise InputError("CT has NaN or infinite voxels in the liver; fill them before use")
+    if ct.dtype.kind == "f" and not np.isfinite(ct).all():
+        bad = int(ct.size - np.count_nonzero(np.isfinite(ct)))
+        raise InputError(f"CT has {bad} NaN or infinite voxels; fill them (e.g. with -1024 HU) before use")
 
     # coarse grid
     step = tuple(max(1, int(round(coarse_mm / s))) for s in spacing)
