@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,16 @@ def draw_figure(result: FigureResult) -> Any:
     """A matplotlib ``Figure`` with the panels of ``result`` in their grid."""
     Figure = _import_matplotlib()
     left = 0.42 if result.row_labels else 0.08
-    top = 0.62 if result.col_labels else 0.45
     width = left + result.ncols * (PANEL_IN + GAP_IN) + 0.08
+    note = textwrap.fill(result.note, width=max(40, int(width * 18))) if result.note else ""
+    extra = 0.11 * note.count("\n")
+    top = (0.62 if result.col_labels else 0.45) + extra
     height = top + result.nrows * (PANEL_IN + CAPTION_IN) + 0.05
     fig = Figure(figsize=(width, height))
     fig.suptitle(result.title, x=0.5, y=1 - 0.1 / height, va="top", fontsize=10, fontweight="bold")
-    if result.note:
-        fig.text(0.5, 1 - 0.3 / height, result.note, ha="center", va="top", fontsize=6.5, color="0.25")
+    if note:
+        fig.text(0.5, 1 - 0.3 / height, note, ha="center", va="top", fontsize=6.5, color="0.25",
+                 linespacing=1.2)
     for p in result.panels:
         x0 = left + p.col * (PANEL_IN + GAP_IN)
         y0 = height - top - (p.row + 1) * (PANEL_IN + CAPTION_IN) + CAPTION_IN
