@@ -1,4 +1,4 @@
-"""Fixtures: one phantom host and each figure built once per test session."""
+"""Fixtures: one phantom host and each figure built once per test session; matplotlib or skip."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
-pytest.importorskip("matplotlib")
-
 from tumorsynth.figures import FigureResult, Host, make_figure, phantom_host
+
+
+@pytest.fixture(scope="session")
+def mpl():
+    """matplotlib, or skip: building panels needs numpy only, saving needs matplotlib."""
+    return pytest.importorskip("matplotlib")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ def read_png(path):
     return imread(path)
 
 
-def test_save_png_pdf_json(figure, tmp_path) -> None:
+def test_save_png_pdf_json(mpl, figure, tmp_path) -> None:
     fig = figure("steps")
     files = save_figure(fig, tmp_path / "out", formats="png,pdf", dpi=60)
     names = sorted(p.name for p in files)
@@ -41,7 +41,7 @@ def test_save_png_pdf_json(figure, tmp_path) -> None:
     assert not list((tmp_path / "out").glob(".*part*"))  # no temporary files left
 
 
-def test_png_size_follows_dpi_and_palette_is_smaller(figure, tmp_path) -> None:
+def test_png_size_follows_dpi_and_palette_is_smaller(mpl, figure, tmp_path) -> None:
     fig = figure("ablation")
     save_figure(fig, tmp_path / "a", formats="png", dpi=50)
     save_figure(fig, tmp_path / "b", formats="png", dpi=100)
@@ -54,7 +54,7 @@ def test_png_size_follows_dpi_and_palette_is_smaller(figure, tmp_path) -> None:
 
 @pytest.mark.parametrize("bad", [{"formats": "png,gif"}, {"formats": ""}, {"dpi": 0},
                                  {"png_colors": 1}])
-def test_save_rejects_bad_options(figure, tmp_path, bad) -> None:
+def test_save_rejects_bad_options(mpl, figure, tmp_path, bad) -> None:
     with pytest.raises(OptionError):
         save_figure(figure("steps"), tmp_path, **bad)
 

@@ -77,10 +77,6 @@ def register(subparsers: Any) -> None:
 
 def run_figures(args: argparse.Namespace) -> int:
     """Build and save the figures named in ``args.name``."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise OptionError("needs matplotlib: pip install 'tumorsynth[figures]'") from None
     from tumorsynth.figures import figure_names, load_host, make_figure, save_figure
     from tumorsynth.figures.layout import parse_formats
 
@@ -96,6 +92,10 @@ def run_figures(args: argparse.Namespace) -> int:
         raise OptionError("give both --ct CT and --liver MASK (or neither, for the phantom)")
     if args.liver_label is not None and args.liver is None:
         raise OptionError("--liver-label needs --ct and --liver")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise OptionError("needs matplotlib: pip install 'tumorsynth[figures]'") from None
     host = load_host(args.ct, args.liver, liver_label=args.liver_label)
     for name in names:
         t0 = time.perf_counter()
