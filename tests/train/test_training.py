@@ -140,6 +140,22 @@ def test_bad_dataset_fails_before_training(problem: str, datasets: dict, tmp_pat
     assert not (out / "run.json").exists()  # nothing started
 
 
+def test_config_file_then_flags_then_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toml = tmp_path / "cfg.toml"
+    toml.write_text('healthy = ["a.csv"]\nmodel = "swin_unetr_tiny"\nlr = 1e-4\n'
+                    'patch_size = [64, 64, 64]\n[presets]\nsmall = 1.0\n')
+    assert main(["train", "--config", str(toml), "--print-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["model"] == "swin_unetr_tiny" and cfg["lr"] == 1e-4 and cfg["presets"] == {"small": 1.0}
+    assert main(["train", "--config", str(toml), "--model", "unet", "--set", "lr=0.002",
+                 "--print-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["model"] == "unet" and cfg["lr"] == 0.002 and cfg["patch_size"] == [64, 64, 64]
+    (tmp_path / "bad.json").write_text('{"healthy": ["a.csv"], "batchsize": 3}')
+    assert main(["train", "--config", str(tmp_path / "bad.json")]) == 2
+    assert "did you mean 'batch_size'" in capsys.readouterr().err
+
+
 def test_print_config_and_bad_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--healthy", "x.csv", "--print-config"]) == 0
     cfg = json.loads(capsys.readouterr().out)

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,8 @@ class DistInfo:
         info = cls(rank=rank, world_size=world, local_rank=local, device=dev)
         if world > 1 and not torch.distributed.is_initialized():
             backend = "nccl" if dev.type == "cuda" else "gloo"
-            torch.distributed.init_process_group(backend=backend)
+            # generous timeout: rank 0 alone writes checkpoints and evaluates experiment folds
+            torch.distributed.init_process_group(backend=backend, timeout=timedelta(hours=2))
             info.initialized = True
         return info
 

@@ -115,14 +115,13 @@ def run_experiment(
     try:
         # ---- the split, shared by every regime ------------------------------------------
         split_path = Path(cfg.splits) if cfg.splits else exp / "splits_final.json"
-        if not split_path.is_file():
+        if dist.is_main and not split_path.is_file():
             from tumorsynth.train.data import find_cases
 
-            if dist.is_main:
-                names = [c.name for root in cfg.real for c in find_cases(root, layout=cfg.real_layout)]
-                save_splits(split_path, make_splits(names, n_folds=n_folds, seed=split_seed))
-                log.info("wrote %s (%d folds, seed %d)", split_path, n_folds, split_seed)
-            dist.barrier()
+            names = [c.name for root in cfg.real for c in find_cases(root, layout=cfg.real_layout)]
+            save_splits(split_path, make_splits(names, n_folds=n_folds, seed=split_seed))
+            log.info("wrote %s (%d folds, seed %d)", split_path, n_folds, split_seed)
+        dist.barrier()  # every process, always: the others wait for the file
         splits = load_splits(split_path)
         fold_list = list(range(len(splits))) if folds is None else [int(k) for k in folds]
         for k in fold_list:
@@ -173,14 +172,17 @@ def run_experiment(
                 done.append({"model": m, "regime": r, "fold": k, "dir": str(run), "skipped": True})
                 continue
             train(c, preflight=False)
+            _, va, _ = resolve_data(c)
+            if not va:
+                raise InputError(f"{split_path}: fold {k} has no validation cases")
+            # every process predicts its share of the validation cases; rank 0 evaluates
+            mine = va[dist.rank::dist.world_size]
+            if mine:
+                predict(run / "checkpoints" / "best.pt", [it["image"] for it in mine], run / "pred",
+                        names=[f"{it['name']}.nii.gz" for it in mine], device=c.device,
+                        overwrite=False, progress=c.progress and dist.is_main)
+            dist.barrier()
             if dist.is_main:
-                _, va, _ = resolve_data(c)
-                if not va:
-                    raise InputError(f"{split_path}: fold {k} has no validation cases")
-                ckpt = run / "checkpoints" / "best.pt"
-                predict(ckpt, [it["image"] for it in va], run / "pred",
-                        names=[f"{it['name']}.nii.gz" for it in va], device=c.device,
-                        overwrite=False, progress=c.progress)
                 for it in va:
                     _link(exp / "gt" / f"{it['name']}.nii.gz", run / "gt" / f"{it['name']}.nii.gz")
                 evaluate_folder(run / "pred", run / "gt", run / "eval",
