@@ -20,14 +20,13 @@ from typing import Any
 import numpy as np
 
 from tumorsynth.figures.host import Host
-from tumorsynth.figures.panels import FigureResult, Panel, SliceCrop, render
+from tumorsynth.figures.panels import FigureResult, Panel, SliceCrop, axial_axis, render
 from tumorsynth.params import CaseParams
 from tumorsynth.presets import PRESETS, TUMOR_TYPES
 from tumorsynth.sampling import sample_params
 
 __all__ = [
     "ablation",
-    "axial_axis",
     "compare_variants",
     "crop_at",
     "examples",
@@ -213,11 +212,6 @@ def texture(host: Host, *, seed: int = 0, outline: bool = True,
         note=_knob_note(host, seed, r="22 mm", σe="3 mm", σp="15 HU", σb="0.5 mm"),
         seed=seed, host=host.describe(),
     )
-
-
-def axial_axis(affine: np.ndarray) -> int:
-    """The array axis closest to the superior-inferior direction."""
-    return int(np.argmax(np.abs(np.asarray(affine)[2, :3])))
 
 
 def liver_half_mm(host: Host) -> float:

@@ -27,6 +27,7 @@ __all__ = [
     "FigureResult",
     "Panel",
     "SliceCrop",
+    "axial_axis",
     "draw_cross",
     "draw_ring",
     "render",
@@ -124,8 +125,10 @@ class SliceCrop:
         return 2.0 * self.half_mm / self.px
 
     def _box(self, shape: tuple[int, ...]) -> tuple[list[int], list[int], tuple[float, ...]]:
+        """The sub-volume to cut: a square of the crop's size in the plane, one slice thick."""
         c = np.asarray(self.point_vox, dtype=float)
         n = np.ceil(self.half_mm / np.asarray(self.spacing_mm)).astype(int)
+        n[axial_axis(self.affine)] = 0
         ci = np.rint(c).astype(int)
         lo = ci - n
         hi = ci + n + 1
@@ -170,6 +173,14 @@ class SliceCrop:
     def centre_px(self) -> tuple[float, float]:
         """Where ``point_vox`` lies in the panel (row, column)."""
         return ((self.px - 1) / 2.0, (self.px - 1) / 2.0)
+
+
+def axial_axis(affine: np.ndarray) -> int:
+    """The array axis that runs (closest to) inferior-superior, as the preview orients it."""
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(np.asarray(affine))
+    return int(np.flatnonzero(ornt[:, 0] == 2)[0])
 
 
 def render(crop: SliceCrop, ct: np.ndarray, label: np.ndarray | None = None, *,
