@@ -139,8 +139,8 @@ def examples(host: Host, *, seed: int = 0, outline: bool = True,
     )
 
 
-def compare_variants(host: Host, seed: int, variants: list[dict[str, Any]], *, kind: str = "medium",
-             **fixed: Any) -> list[CaseParams]:
+def compare_variants(host: Host, seed: int, variants: list[dict[str, Any]], *,
+                     kind: str = "medium", **fixed: Any) -> list[CaseParams]:
     """Records for ``variants`` of the same tumor (same seed), pinned to the first one's centre.
 
     The first variant should be the one that needs the most room (largest, most deformed).
@@ -157,8 +157,9 @@ def shape(host: Host, *, seed: int = 0, outline: bool = True,
     One tumor (same seed, same place, same texture); mass effect and capsule are off so that
     only the shape changes.
     """
-    fixed: dict[str, Any] = {"contrast_hu": -45.0, "texture_std_hu": 6.0, "grain_mm": 3.0, "texture_blur_mm": 0.75,
-             "edge_blur_mm": 1.0, "mass_effect_on": False, "capsule": False}
+    fixed: dict[str, Any] = {"contrast_hu": -45.0, "texture_std_hu": 6.0, "grain_mm": 3.0,
+                             "texture_blur_mm": 0.75, "edge_blur_mm": 1.0, "mass_effect_on": False,
+                             "capsule": False}
     grid = [(r, s) for r in SHAPE_RADII_MM for s in SHAPE_DEFORM_MM]
     order = sorted(range(len(grid)), key=lambda i: (-grid[i][0], -grid[i][1]))  # biggest first
     recs = compare_variants(host, panel_seed(seed, 0), [
@@ -191,7 +192,8 @@ def texture(host: Host, *, seed: int = 0, outline: bool = True,
     grain visible.
     """
     fixed: dict[str, Any] = {"radius_mm": 22.0, "deform_sigma_mm": 3.0, "texture_std_hu": 15.0,
-             "texture_blur_mm": 0.5, "edge_blur_mm": 1.0, "mass_effect_on": False, "capsule": False}
+                             "texture_blur_mm": 0.5, "edge_blur_mm": 1.0, "mass_effect_on": False,
+                             "capsule": False}
     grid = [(m, g) for m in TEXTURE_CONTRASTS_HU for g in TEXTURE_GRAINS_MM]
     recs = compare_variants(host, panel_seed(seed, 1), [
         {"contrast_hu": m, "grain_mm": g} for m, g in grid], **fixed)
