@@ -145,12 +145,16 @@ def _like(template: Any, arr: np.ndarray) -> Any:
         t = torch.from_numpy(np.ascontiguousarray(arr)[None]).to(
             dtype=template.dtype, device=template.device
         )
+        if template.shape[0] > 1:  # several channels: replace channel 0 only
+            t = torch.cat([t, template[1:].detach().clone().as_subclass(torch.Tensor)], dim=0)
         if isinstance(template, MetaTensor):
             out = MetaTensor(t)
             out.copy_meta_from(template, copy_attr=True)
             return out
         return t
-    return np.asarray(arr, dtype=np.asarray(template).dtype)[None]
+    res = np.array(template, copy=True)
+    res[0] = arr
+    return res
 
 
 def _has_value(label: np.ndarray, value: int) -> bool:

@@ -189,3 +189,12 @@ def test_training_pipeline_never_modifies_the_cache(datasets: dict, tiny_config,
     assert all(torch.equal(torch.as_tensor(a), b) for a, b in zip(cached["label_cls_indices"], indices, strict=True))
     assert len(cached["image"].applied_operations) == n_ops
     assert isinstance(cached["tumor_prep"], ts.Prepared)
+
+
+def test_multichannel_image_keeps_its_other_channels(prepared_case: dict) -> None:
+    d = dict(prepared_case)
+    extra = torch.full_like(d["image"], 7.0)
+    d["image"] = MetaTensor(torch.cat([d["image"].as_tensor(), extra.as_tensor()]), affine=d["image"].affine)
+    out = _run(d, 3)
+    assert out["image"].shape[0] == 2 and bool((out["image"][1] == 7.0).all())
+    assert torch.equal(out["image"][0], _run(prepared_case, 3)["image"][0])

@@ -443,6 +443,8 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
 
     # ---- seeds: the training process itself (recorded in run.json) ------------------------
     torch.manual_seed(cfg.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick its kernels
     synth = cfg.regime != "real"
 
     # ---- data ---------------------------------------------------------------------------
@@ -571,6 +573,11 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
             with _autocast(cfg, device):
                 logits = model(img)
             loss = loss_fn(logits.float(), lab)
+            if not bool(torch.isfinite(loss)):
+                raise OptionError(
+                    f"the loss became {float(loss)} at step {step + 1}; lower lr (now {cfg.lr:g}), "
+                    "set grad_clip (e.g. --set grad_clip=1.0) or amp=false, then rerun (it resumes)"
+                )
             loss.backward()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), float(cfg.grad_clip))
