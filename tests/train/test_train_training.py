@@ -177,3 +177,32 @@ def test_without_torch_the_commands_say_what_to_install(
     assert code == 2 and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
     code = main(["predict", "-m", "c.pt", "ct.nii.gz", "-o", str(tmp_path / "p")])
     assert code == 2 and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
+
+
+def test_interrupted_run_resumes_from_the_last_epoch(
+        datasets: dict, tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tumorsynth.train.engine as engine
+
+    real_lambda = engine._lr_lambda
+
+    def interrupting(total: int, warmup: int):
+        f = real_lambda(total, warmup)
+
+        def g(step: int) -> float:
+            if step == 5:  # inside the third epoch (2 steps per epoch)
+                raise KeyboardInterrupt
+            return f(step)
+
+        return g
+
+    out = tmp_path / "run"
+    cfg = tiny_config(datasets, out, max_steps=6, crops_per_case=1, presets={"small": 1.0})
+    monkeypatch.setattr(engine, "_lr_lambda", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 4
+    monkeypatch.setattr(engine, "_lr_lambda", real_lambda)
+    rec = train(cfg)
+    assert rec["resumed_from_step"] == 4 and rec["steps"] == 6
+    steps = [int(r["step"]) for r in csv.DictReader((out / "train_log.csv").open())]
+    assert steps == [1, 2, 3, 4, 5, 6]

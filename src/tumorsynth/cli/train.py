@@ -58,7 +58,7 @@ def _need_torch() -> None:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
+    g = p.add_argument_group("settings (see docs/training.md)")
     g.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings")
     g.add_argument("--real", nargs="+", metavar="DIR", help="real-tumor datasets (LiTS, MSD Task03, CSV)")
     g.add_argument("--healthy", nargs="+", metavar="DIR", help="healthy CTs with liver masks (folder or CSV)")

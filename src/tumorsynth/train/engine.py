@@ -290,7 +290,8 @@ def plot_curves(train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]]
         ax.plot(steps, smooth, lw=1.5, label=f"mean of {k}")
     ax.set_xlabel("step")
     ax.set_ylabel("Dice + CE loss")
-    ax.legend(loc="upper right")
+    if steps:
+        ax.legend(loc="upper right")
     ax = axes[1]
     vs = [float(r["step"]) for r in val_rows]
     for key, lab in (("tumor_dice", "tumor DSC"), ("liver_dice", "liver DSC")):
@@ -300,7 +301,10 @@ def plot_curves(train_rows: list[dict[str, Any]], val_rows: list[dict[str, Any]]
     ax.set_xlabel("step")
     ax.set_ylabel("validation Dice")
     ax.set_ylim(0, 1)
-    ax.legend(loc="lower right")
+    if vs:
+        ax.legend(loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no validation cases", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
