@@ -196,7 +196,8 @@ def test_interrupted_run_resumes_from_the_last_epoch(
         return g
 
     out = tmp_path / "run"
-    cfg = tiny_config(datasets, out, max_steps=6, crops_per_case=1, presets={"small": 1.0})
+    cfg = tiny_config(datasets, out, max_steps=6, crops_per_case=1, presets={"small": 1.0},
+                      log_params=True)
     monkeypatch.setattr(engine, "_lr_lambda", interrupting)
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
@@ -206,3 +207,9 @@ def test_interrupted_run_resumes_from_the_last_epoch(
     assert rec["resumed_from_step"] == 4 and rec["steps"] == 6
     steps = [int(r["step"]) for r in csv.DictReader((out / "train_log.csv").open())]
     assert steps == [1, 2, 3, 4, 5, 6]
+    # every synthetic sample was logged with its parameter record, which replays it
+    logged = [json.loads(line) for line in (out / "params_rank0.jsonl").read_text().splitlines()]
+    assert len(logged) >= 6 * 2 - 2 and {"step", "case", "params"} <= set(logged[-1])
+    import tumorsynth as ts
+
+    assert ts.CaseParams.from_json(json.dumps(logged[-1]["params"])).to_json()

@@ -46,7 +46,8 @@ class TrainConfig:
         spacing_mm: resampling grid; hu_window: CT window mapped to [0, 1];
         patch_size: training patch (and sliding-window ROI), divisible by 32 for Swin UNETR.
     Synthesis
-        synth_prob, presets (type -> weight), synth_overrides (generator knobs).
+        synth_prob, presets (type -> weight), synth_overrides (generator knobs);
+        log_params: write every sampled parameter record to ``params_rank<r>.jsonl``.
     Optimization
         AdamW(lr, weight_decay), linear warm-up for ``warmup_epochs`` then cosine to 0 at
         ``max_epochs``; ``max_steps`` caps the total number of steps (for short runs).
@@ -102,6 +103,7 @@ class TrainConfig:
     resume: bool = True
     init_from: str | None = None
     progress: bool = True
+    log_params: bool = False
     # inference
     sw_overlap: float = 0.75
     sw_batch_size: int = 4

@@ -552,6 +552,10 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
     bar = tqdm(total=total_steps, initial=step, disable=not (cfg.progress and dist.is_main),
                desc=f"train {cfg.model} {cfg.regime}", unit="step", dynamic_ncols=True)
     val_loader = DataLoader(val_ds, batch_size=1, num_workers=0)
+    params_log = None
+    if cfg.log_params and synth:
+        out.mkdir(parents=True, exist_ok=True)
+        params_log = (out / f"params_rank{rank}.jsonl").open("a", encoding="utf-8")
     model.train()
     last_loss = float("nan")
     while step < total_steps:
@@ -573,6 +577,11 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
             seen_by_epoch[epoch].extend(n for n in dict.fromkeys(names) if n not in seen_by_epoch[epoch])
             status = Counter(batch.get("tumor_params_status", []))
             counts.update(status)
+            if params_log is not None:
+                for name, rec in zip(names, batch.get("tumor_params", []), strict=False):
+                    if rec:
+                        params_log.write(json.dumps({"step": step + 1, "case": name,
+                                                     "params": json.loads(rec)}) + "\n")
             opt.zero_grad(set_to_none=True)
             with _autocast(cfg, device):
                 logits = model(img)
@@ -626,6 +635,8 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
                 plot_curves(train_log.rows, val_log.rows, out / "curves.png")
         dist.barrier()
     bar.close()
+    if params_log is not None:
+        params_log.close()
 
     # ---- final records ----------------------------------------------------------------------
     checksum = state_checksum(net.state_dict())
