@@ -111,6 +111,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--folds", nargs="+", type=int, default=None, metavar="K", help="default: all")
     e.add_argument("--n-folds", type=int, default=5, help="folds of a new split (default 5)")
     e.add_argument("--split-seed", type=int, default=12345, help="seed of a new split (default 12345)")
+    e.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="checkpoint that predicts each fold (default last: the fold is the test set)")
     e.set_defaults(func=run_experiment_cmd)
 
     s = subparsers.add_parser("splits", help="seeded k-fold splits of a dataset (JSON)",
@@ -184,7 +186,8 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
     from tumorsynth.train.experiment import run_experiment
 
     res = run_experiment(cfg, args.output, models=args.models, regimes=args.regimes,
-                         folds=args.folds, n_folds=args.n_folds, split_seed=args.split_seed)
+                         folds=args.folds, n_folds=args.n_folds, split_seed=args.split_seed,
+                         checkpoint=args.checkpoint)
     table = res.get("table")
     if table and table.get("markdown"):
         print(table["markdown"])

@@ -48,6 +48,9 @@ class TrainConfig:
     Synthesis
         synth_prob, presets (type -> weight), synth_overrides (generator knobs);
         log_params: write every sampled parameter record to ``params_rank<r>.jsonl``.
+    Inference
+        sw_overlap (0.75, Gaussian) for predictions; val_overlap (0.5) for the cheaper
+        validation during training; tumor_margin_mm for the post-processing.
     Optimization
         AdamW(lr, weight_decay), linear warm-up for ``warmup_epochs`` then cosine to 0 at
         ``max_epochs``; ``max_steps`` caps the total number of steps (for short runs).
@@ -106,6 +109,7 @@ class TrainConfig:
     log_params: bool = False
     # inference
     sw_overlap: float = 0.75
+    val_overlap: float = 0.5
     sw_batch_size: int = 4
     tumor_margin_mm: float = 5.0
 
@@ -161,8 +165,9 @@ class TrainConfig:
             raise OptionError(f"fold: {self.fold}, expected >= 0")
         if not 0.0 <= self.synth_prob <= 1.0:
             raise OptionError(f"synth_prob: {self.synth_prob}, expected 0..1")
-        if not 0.0 <= self.sw_overlap < 1.0:
-            raise OptionError(f"sw_overlap: {self.sw_overlap}, expected 0 <= overlap < 1")
+        for name in ("sw_overlap", "val_overlap"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise OptionError(f"{name}: {getattr(self, name)}, expected 0 <= overlap < 1")
         if not 0.0 <= self.cache_rate <= 1.0:
             raise OptionError(f"cache_rate: {self.cache_rate}, expected 0..1")
         if self.lr <= 0 or self.weight_decay < 0:

@@ -340,7 +340,7 @@ def validate(model: Any, loader: Any, cfg: TrainConfig, device: Any) -> dict[str
             with _autocast(cfg, device):
                 logits = sliding_window_inference(
                     img, roi_size=tuple(cfg.patch_size), sw_batch_size=int(cfg.sw_batch_size),
-                    predictor=model, overlap=float(cfg.sw_overlap), mode="gaussian",
+                    predictor=model, overlap=float(cfg.val_overlap), mode="gaussian",
                 )
             assert isinstance(logits, torch.Tensor)
             pred = torch.argmax(logits, dim=1).cpu()

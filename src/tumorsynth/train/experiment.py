@@ -80,6 +80,7 @@ def run_experiment(
     n_folds: int = 5,
     split_seed: int = 12345,
     preflight: bool = True,
+    checkpoint: str = "last",
 ) -> dict[str, Any]:
     """Run (or resume) the k-fold protocol and write the Table 5 report.
 
@@ -92,6 +93,9 @@ def run_experiment(
         n_folds, split_seed: for the split made when ``cfg.splits`` is not given and
             ``EXP/splits_final.json`` does not exist yet.
         preflight: check every data file and label once before the first fold.
+        checkpoint: which checkpoint predicts the fold's validation cases: ``"last"`` (the
+            default: the validation fold is the test fold, so choosing the checkpoint on it
+            would flatter the result) or ``"best"`` (best validation Dice).
 
     Returns ``{"runs": [...], "table": <collect_experiment result or None>}``.
     """
@@ -108,6 +112,8 @@ def run_experiment(
     for r in regimes:
         if r not in REGIMES:
             raise OptionError(_unknown("regime", r, REGIMES))
+    if checkpoint not in ("last", "best"):
+        raise OptionError(f"checkpoint '{checkpoint}': choose last or best")
     if not cfg.real:
         raise OptionError("an experiment needs real-tumor data to validate on: set 'real' (--real LITS_DIR)")
     exp = Path(exp_dir)
@@ -153,7 +159,8 @@ def run_experiment(
             exp.mkdir(parents=True, exist_ok=True)
             write_text_atomic(exp / "experiment.json", json.dumps({
                 "models": list(models), "regimes": list(regimes), "folds": fold_list,
-                "splits": str(split_path), "split_seed": split_seed, "config": base.to_dict(),
+                "splits": str(split_path), "split_seed": split_seed, "checkpoint": checkpoint,
+                "config": base.to_dict(),
                 "versions": versions(),
             }, indent=2) + "\n")
             for name, it in sorted(val_items.items()):
@@ -178,7 +185,7 @@ def run_experiment(
             # every process predicts its share of the validation cases; rank 0 evaluates
             mine = va[dist.rank::dist.world_size]
             if mine:
-                predict(run / "checkpoints" / "best.pt", [it["image"] for it in mine], run / "pred",
+                predict(run / "checkpoints" / f"{checkpoint}.pt", [it["image"] for it in mine], run / "pred",
                         names=[f"{it['name']}.nii.gz" for it in mine], device=c.device,
                         overwrite=False, progress=c.progress and dist.is_main)
             dist.barrier()
