@@ -40,6 +40,8 @@ class TrainConfig:
             and there is no validation.
         max_real_cases / max_healthy_cases: use only the first N cases (sorted by name) of
             the training part, e.g. the paper's 50 real + 52 synthetic.
+        check_labels: read every mask before training to check its label values (files,
+            shapes and grids are always checked).
     Model
         model: ``unet`` or ``swin_unetr_tiny|small|base``; ``unet_*`` shape the U-Net.
     Preprocessing
@@ -107,6 +109,7 @@ class TrainConfig:
     init_from: str | None = None
     progress: bool = True
     log_params: bool = False
+    check_labels: bool = True
     # inference
     sw_overlap: float = 0.75
     val_overlap: float = 0.5

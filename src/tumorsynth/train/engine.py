@@ -442,7 +442,8 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
     if resume_ckpt is None and cfg.init_from:
         init_ckpt = load_checkpoint(cfg.init_from, expect_spec=spec)
     if preflight:
-        check_cases(train_items + val_items, read_labels=True, workers=max(1, cfg.cache_workers))
+        check_cases(train_items + val_items, read_labels=cfg.check_labels,
+                    workers=max(1, cfg.cache_workers))
     check_synthesis_options(cfg)
 
     # ---- seeds: the training process itself (recorded in run.json) ------------------------

@@ -154,7 +154,8 @@ def run_experiment(
                         val_items[it["name"]] = it
                     per_run.append((m, r, k, c))
         if preflight:
-            check_cases(list(all_items.values()), read_labels=True, workers=max(1, cfg.cache_workers))
+            check_cases(list(all_items.values()), read_labels=cfg.check_labels,
+                        workers=max(1, cfg.cache_workers))
         if dist.is_main:
             exp.mkdir(parents=True, exist_ok=True)
             write_text_atomic(exp / "experiment.json", json.dumps({
