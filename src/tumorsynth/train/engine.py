@@ -517,7 +517,7 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
             "seed": cfg.seed,
             "torch_manual_seed": cfg.seed,
             "sampler": "DistributedSampler(seed=seed), set_epoch(epoch)" if world > 1
-            else "RandomSampler(torch.Generator seeded with seed*100003 + epoch)",
+            else "RandomSampler(torch.Generator seeded with (seed*100003 + epoch)*1009)",
             "transforms": "monai.data.DataLoader seeds every random transform per epoch from a "
                           "torch.Generator seeded with (seed*100003 + epoch)*1009 + rank",
         },
