@@ -12,7 +12,8 @@ import pytest
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_split_data_and_agree(datasets: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shard", [False, True], ids=["DistributedSampler", "cache_shard"])
+def test_torchrun_two_processes_split_data_and_agree(datasets: dict, tmp_path: Path, shard: bool) -> None:
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     cmd = [
@@ -24,6 +25,7 @@ def test_torchrun_two_processes_split_data_and_agree(datasets: dict, tmp_path: P
         "--set", "unet_res_units=1", "--set", "spacing_mm=[2,2,2]",
         "--set", "patch_size=[32,32,32]", "--set", "crops_per_case=1",
         "--set", "cache_workers=1", "--set", 'presets={"small": 1}', "--set", "warmup_epochs=0",
+        "--set", f"cache_shard={'true' if shard else 'false'}",
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -36,6 +38,8 @@ def test_torchrun_two_processes_split_data_and_agree(datasets: dict, tmp_path: P
         a, b = set(r0["cases_by_epoch"][epoch]), set(r1["cases_by_epoch"][epoch])
         assert a and b and not a & b, (epoch, a, b)  # each process its own share
         assert len(a | b) == 4  # together the whole data set
+    if shard:  # fixed shares: each process always sees the same cases
+        assert r0["cases_by_epoch"]["0"] == r0["cases_by_epoch"]["1"]
     assert r0["weights_sha256"] == r1["weights_sha256"]  # DDP kept the replicas identical
     run = json.loads((out / "run.json").read_text())
     assert run["world_size"] == 2 and run["status"] == "finished" and run["steps"] == 4

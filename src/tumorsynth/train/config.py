@@ -42,6 +42,10 @@ class TrainConfig:
             the training part, e.g. the paper's 50 real + 52 synthetic.
         check_labels: read every mask before training to check its label values (files,
             shapes and grids are always checked).
+    Data loading
+        num_workers (per process), cache_rate, cache_workers; cache_shard: with several
+        processes, each caches only its own fixed share of the training cases (memory / number
+        of processes) instead of all of them, at the price of no reshuffling across processes.
     Model
         model: ``unet`` or ``swin_unetr_tiny|small|base``; ``unet_*`` shape the U-Net.
     Preprocessing
@@ -103,6 +107,7 @@ class TrainConfig:
     num_workers: int = 4
     cache_rate: float = 1.0
     cache_workers: int = 4
+    cache_shard: bool = False
     seed: int = 0
     device: str = "auto"
     resume: bool = True

@@ -459,7 +459,9 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         # copy_cache=False: no transform of the random part modifies the cached item (the
         # tumor transform and the crops make new arrays; tests guard this), which saves a
         # copy of the whole volume per sample
-        train_ds = CacheDataset(train_items, transform=train_tf, cache_rate=cfg.cache_rate,
+        shard = world > 1 and cfg.cache_shard
+        train_ds = CacheDataset(train_items[rank::world] if shard else train_items,
+                                transform=train_tf, cache_rate=cfg.cache_rate,
                                 num_workers=max(1, cfg.cache_workers), copy_cache=False,
                                 progress=bool(cfg.progress and dist.is_main))
         my_val = val_items[rank::world]
@@ -470,12 +472,13 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         if user is not None:
             raise user from None
         raise
-    if world > 1:
+    per_rank = math.ceil(len(train_items) / world)  # DistributedSampler pads to this
+    if world > 1 and not shard:
         sampler: Any = torch.utils.data.DistributedSampler(
             train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=False)
     else:
         sampler = None
-    steps_per_epoch = math.ceil(math.ceil(len(train_ds) / world) / cfg.batch_size)
+    steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
     total_steps = cfg.max_epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total_steps = min(total_steps, int(cfg.max_steps))
@@ -516,8 +519,9 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         "seeds": {
             "seed": cfg.seed,
             "torch_manual_seed": cfg.seed,
-            "sampler": "DistributedSampler(seed=seed), set_epoch(epoch)" if world > 1
-            else "RandomSampler(torch.Generator seeded with (seed*100003 + epoch)*1009)",
+            "sampler": "DistributedSampler(seed=seed), set_epoch(epoch)" if world > 1 and not shard
+            else "RandomSampler(torch.Generator seeded with (seed*100003 + epoch)*1009 + rank)"
+            + (", over this process's shard cases[rank::world]" if shard else ""),
             "transforms": "monai.data.DataLoader seeds every random transform per epoch from a "
                           "torch.Generator seeded with (seed*100003 + epoch)*1009 + rank",
         },
@@ -562,8 +566,10 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
     while step < total_steps:
         gen = torch.Generator()
         gen.manual_seed((cfg.seed * 100003 + epoch) * 1009 + rank)
-        if sampler is not None:
+        if isinstance(sampler, torch.utils.data.DistributedSampler):
             sampler.set_epoch(epoch)
+        if shard:  # own shard, reshuffled every epoch, padded so every process has as many steps
+            sampler = torch.utils.data.RandomSampler(train_ds, num_samples=per_rank, generator=gen)
         loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
                             sampler=sampler, num_workers=cfg.num_workers, generator=gen,
                             pin_memory=device.type == "cuda", drop_last=False)
