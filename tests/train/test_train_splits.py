@@ -69,3 +69,12 @@ def test_cli_splits_is_reproducible(datasets: dict, tmp_path: Path) -> None:
     assert a.read_text() == b.read_text()
     assert sorted(n for f in json.loads(a.read_text()) for n in f["val"]) == sorted(
         f"lits-{i}" for i in range(5))
+
+
+@pytest.mark.parametrize("name", ["tumorsynth.train.splits", "tumorsynth.train.inference"])
+def test_docstring_examples(name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
