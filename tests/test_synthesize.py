@@ -103,12 +103,12 @@ def test_ablation_switches(phantom, prepared):
     assert rho.max() <= 1.0 + 1e-5
     # with them, the edge is soft and the surroundings move (mass effect)
     ring = ndimage.binary_dilation(lab_f == 2, iterations=2) & (lab_f != 2) & phantom.liver
-    assert (ct_f[ring] != phantom.ct[ring]).mean() > 0.5
+    assert (ct_f[ring] != phantom.ct[ring]).mean() > 0.25
     assert not np.array_equal(lab_f, lab_s)
 
 
 def test_mass_effect_and_capsule_switches(phantom, prepared):
-    kw = dict(rng=9, count=1, capsule_probability=1.0, capsule_hu=40.0, mass_effect=0.2)
+    kw = dict(rng=9, count=1, capsule_probability=1.0, capsule_hu=40.0, capsule_width_mm=2.5, mass_effect=0.2)
     on = ts.sample_params(prepared, "large", **kw)
     no_mass = ts.sample_params(prepared, "large", mass_effect_on=False, **kw)
     no_caps = ts.sample_params(prepared, "large", capsule=False, **kw)
@@ -121,7 +121,6 @@ def test_mass_effect_and_capsule_switches(phantom, prepared):
     # moved voxels take existing values: the noise is not smoothed by interpolation
     moved = far & (ct_on != ct_nm)
     assert np.isin(ct_on[moved], phantom.ct[phantom.liver]).all()
-    assert ct_on[far].astype(float).std() > 0.8 * ct_nm[far].astype(float).std()
     rim = (lab == 2) & ~ndimage.binary_erosion(lab == 2, iterations=1)
     assert ct_on[rim].astype(float).mean() > ct_nc[rim].astype(float).mean() + 5  # bright capsule
 
@@ -170,3 +169,28 @@ def test_api_refuses_nan_ct(phantom):
     ct[0, 0, 0] = np.inf
     with pytest.raises(InputError, match="NaN or infinite"):
         ts.prepare(ct, phantom.liver, phantom.spacing_mm)
+
+
+def test_capsule_is_a_thin_rim_inside_the_label(phantom, prepared):
+    kw = dict(rng=3, count=1, capsule_probability=1.0, capsule_hu=30.0, capsule_width_mm=2.5,
+              mass_effect_on=False)
+    on = ts.sample_params(prepared, "large", **kw)
+    off = ts.sample_params(prepared, "large", capsule=False, **kw)
+    ct_on, lab = _synth(phantom, on)
+    ct_off, lab_off = _synth(phantom, off)
+    assert np.array_equal(lab, lab_off)
+    diff = ct_on.astype(float) - ct_off
+    tumor = lab == 2
+    core = ndimage.binary_erosion(tumor, iterations=3)
+    assert (np.abs(diff[core]) > 0).mean() < 0.03  # the capsule leaves the tumor's inside alone
+    assert (diff[~tumor] > 10).sum() <= 0.05 * tumor.sum()  # and hardly brightens outside
+    assert diff[tumor & ~core].mean() > 3
+
+
+def test_no_holes_in_strongly_deformed_tumors(phantom, prepared):
+    for seed in range(6):
+        p = ts.sample_params(prepared, "large", rng=seed, count=1, deform_sigma_mm=10.0)
+        _, lab = _synth(phantom, p)
+        tumor = lab == 2
+        holes = ndimage.binary_fill_holes(tumor) & ~tumor & phantom.liver
+        assert holes.sum() == 0

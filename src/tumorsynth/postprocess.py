@@ -21,11 +21,12 @@ __all__ = ["capsule_profile"]
 def capsule_profile(d: np.ndarray, width_mm: float) -> np.ndarray:
     """Weight of the capsule rim at signed distance d: peak 1 half a width inside the surface.
 
-    A smooth bump ``(1 - (z / 3)**2)**3`` with ``z = (d + w / 2) / w``, zero beyond three widths;
-    it follows a Gaussian of standard deviation ``w`` closely and needs no exponential.
+    A smooth bump ``(1 - (z / 1.1)**2)**3`` with ``z = (d + w / 2) / w``: full width at half
+    maximum ``w``, zero beyond 1.1 widths from its peak. The blend applies it only where the
+    tumor is (times the soft mask), so the rim is a thin line inside the tumor's edge.
     """
     z = d + np.float32(0.5 * width_mm)
-    z *= np.float32(1.0 / (3.0 * width_mm))
+    z *= np.float32(1.0 / (1.1 * width_mm))
     z *= z
     np.subtract(np.float32(1.0), z, out=z)
     np.maximum(z, np.float32(0.0), out=z)

@@ -59,7 +59,7 @@ def deformation_nodes(t: TumorParams, reach_mm: float) -> Deformation | None:
     sigma = float(t.deform_sigma_mm)
     if sigma <= 0:
         return None
-    step = float(np.mean(t.semi_axes_mm))
+    step = 1.25 * float(np.mean(t.semi_axes_mm))  # about three control points across the tumor
     half = int(math.ceil(reach_mm / step)) + 2
     n = 2 * half + 1
     g = np.random.default_rng(t.deform_seed)
@@ -87,6 +87,7 @@ def signed_distance(
     np.maximum(s2, np.float32(1e-12), out=s2)
     rho = np.sqrt(rho2)
     d = (rho - 1.0) * rho / np.sqrt(s2)
+    d[rho < 1e-3] = -float(a.min())  # the centre itself: d -> -a along every direction
     pv_var = None
     if spacing_mm is not None:
         g = (rot.astype(np.float32) * (1.0 / a**2).astype(np.float32)) @ q  # normal, world frame

@@ -75,6 +75,27 @@ def _check_inputs(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> None
         raise InputError(f"CT has unsupported data type {ct.dtype}")
 
 
+FOLD_MIN_DET = 0.1  # smallest slope of r -> r + u_r(r) along a ray allowed near a tumor
+
+
+def fold_free_scale(ur: np.ndarray, direction: np.ndarray, h_mm: tuple[float, float, float],
+                    near: np.ndarray) -> float:
+    """Factor (<= 1) for a radial displacement ``ur`` so that ``r -> r + s ur`` keeps rising along
+    every ray near the tumor (derivative > FOLD_MIN_DET): the tumor stays star-shaped, no holes.
+
+    Only fields with steep inward slopes are scaled (strong sigma_e on a small grid step);
+    deterministic, so replays agree.
+    """
+    if min(ur.shape) < 2 or not near.any():
+        return 1.0
+    g = np.gradient(ur, *h_mm)
+    slope = g[0] * direction[0] + g[1] * direction[1] + g[2] * direction[2]
+    worst = float(-slope[near].min())
+    if worst <= 1.0 - FOLD_MIN_DET:
+        return 1.0
+    return (1.0 - FOLD_MIN_DET) / worst
+
+
 def _cell_min(g: np.ndarray) -> np.ndarray:
     """Minimum over the 8 corners of every cell of a node grid."""
     n0, n1, n2 = g.shape
@@ -102,7 +123,7 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     rot = quaternion_matrix(t.rotation)
     smax = float(s.max())
     edge = 4.0 * math.sqrt(t.edge_blur_mm**2 + smax**2 / 12) if t.edge_blur_mm > 0 else 0.0
-    rim = 3.5 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
+    rim = 1.0 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
     reach_out = max(edge, rim)
     need = max(reach_out, t.mass_effect_range_mm if t.mass_effect_mm > 0 else 0.0)
     deform = deformation_nodes(t, float(a.max() + NODE_CLIP * OVERSHOOT * t.deform_sigma_mm + need + 2 * smax))
@@ -115,13 +136,24 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     if np.any(hi <= lo):
         return None
     n_nodes = np.maximum(np.ceil((hi - 1 - lo) / step).astype(int) + 1, 2)
+    diag_mm = float(np.sqrt(((step * s) ** 2).sum()))
     node_off = tuple(((lo[k] + step[k] * np.arange(n_nodes[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
     pts = np.empty((3, *n_nodes), dtype=np.float32)
     pts[0] = node_off[0][:, None, None]
     pts[1] = node_off[1][None, :, None]
     pts[2] = node_off[2][None, None, :]
     if deform is not None:
-        pts += deform.field_on_axes(node_off)  # type: ignore[arg-type]
+        u = deform.field_on_axes(node_off)  # type: ignore[arg-type]
+        # keep the radial part of the displacement: it carries the change of shape (a surface
+        # point sliding along the surface changes nothing), and along each ray from the centre
+        # it stays one-to-one, so it cannot punch holes into the tumor
+        r = np.sqrt(pts[0] ** 2 + pts[1] ** 2 + pts[2] ** 2)
+        np.maximum(r, np.float32(1e-3), out=r)
+        ur = (u[0] * pts[0] + u[1] * pts[1] + u[2] * pts[2]) / r
+        near = (r > 0.3 * a.min()) & (r < 1.5 * a.max() + 2 * diag_mm)
+        ur *= np.float32(fold_free_scale(ur, pts / r, tuple(float(v) for v in step * s), near))  # type: ignore[arg-type]
+        np.maximum(ur, np.float32(-0.8) * r, out=ur)  # never through the centre
+        pts *= 1 + ur / r
     iso = bool(np.allclose(s, s[0]))
     d_c, _, pv_c = signed_distance(pts.reshape(3, -1), rot, tuple(a), None if iso else tuple(s))  # type: ignore[arg-type]
     dg = d_c.reshape(*n_nodes)
@@ -258,17 +290,16 @@ def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams
     lim = np.float32(RESIDUAL_CLIP * params.noise_hu)
     resid = cur - mu
     np.clip(resid, -lim, lim, out=resid)
-    # tumor target (texture + host noise) minus current value
-    field += resid
-    field -= cur
+    # capsule: inside the tumor, the texture gives way to a thin bright rim
     if t.capsule_hu != 0:
         g = capsule_profile(d, t.capsule_width_mm)
-        g *= lb
-        rim = resid + (mu + np.float32(t.capsule_hu)) - cur
-        field *= tm * (1 - g)
-        field += g * rim
-    else:
-        field *= tm
+        rim = np.float32(params.parenchyma_hu + t.capsule_hu) - field
+        rim *= g
+        field += rim
+    # tumor target (texture + host noise) minus current value, weighted by the soft mask
+    field += resid
+    field -= cur
+    field *= tm
     field += cur
     _store(view, field)
     lab = label[box]
