@@ -180,3 +180,75 @@ def test_scaled_integer_input_keeps_its_disk_type(small_case, tmp_path):
     same = lab == 0
     assert np.abs(data[same] - ph.ct[same]).max() < 1.0  # HU preserved outside the tumors
     assert data[lab == 2].mean() < ph.ct[lab == 2].mean() - 10
+
+
+def test_overwrite_never_deletes_inputs(small_case, tmp_path, capsys):
+    import shutil
+
+    _, ct, liver, _ = small_case
+    folder = tmp_path / "work"
+    folder.mkdir()
+    shutil.copy(ct, folder / "ct.nii.gz")
+    shutil.copy(liver, folder / "liver.nii.gz")
+    (folder / "notes.txt").write_text("keep")
+    for target in (folder, tmp_path):
+        code, err = _run(capsys, ["synth", str(folder / "ct.nii.gz"), str(folder / "liver.nii.gz"),
+                                  "-o", str(target), "--overwrite"])
+        _assert_one_line(code, err, "holds the input")
+    assert sorted(p.name for p in folder.iterdir()) == ["ct.nii.gz", "liver.nii.gz", "notes.txt"]
+
+
+def test_unwritable_output_is_one_line(small_case, tmp_path, capsys):
+    _, ct, liver, _ = small_case
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    code, err = _run(capsys, ["synth", str(ct), str(liver), "-o", str(blocker / "sub")])
+    _assert_one_line(code, err, "cannot create the output folder")
+
+
+def test_damaged_header_is_one_line(small_case, tmp_path, capsys):
+    ph, _, liver, _ = small_case
+    path = tmp_path / "hdr.nii"
+    nib.save(nib.Nifti1Image(ph.ct, ph.affine), str(path))
+    raw = bytearray(path.read_bytes())
+    raw[70:72] = (77).to_bytes(2, "little")  # an unknown datatype code
+    path.write_bytes(bytes(raw))
+    code, err = _run(capsys, ["synth", str(path), str(liver), "-o", str(tmp_path / "o")])
+    _assert_one_line(code, err, "hdr.nii")
+
+
+def test_multilabel_mask_needs_liver_label_and_zero_is_refused(small_case, tmp_path, capsys):
+    ph, ct, _, _ = small_case
+    labels = ph.liver.astype(np.uint8) * 5
+    labels[:4] = 3
+    lab = _nifti(tmp_path / "ml.nii.gz", labels, ph.affine)
+    code, err = _run(capsys, ["synth", str(ct), str(lab), "-o", str(tmp_path / "o")])
+    _assert_one_line(code, err, "several labels", "3, 5", "--liver-label")
+    code, err = _run(capsys, ["synth", str(ct), str(lab), "--liver-label", "0", "-o", str(tmp_path / "o")])
+    _assert_one_line(code, err, "background")
+
+
+def test_uint8_ct_is_refused(small_case, tmp_path, capsys):
+    ph, _, liver, _ = small_case
+    u8 = _nifti(tmp_path / "u8.nii.gz", np.clip(ph.ct, 0, 255).astype(np.uint8), ph.affine)
+    code, err = _run(capsys, ["synth", str(u8), str(liver), "-o", str(tmp_path / "o")])
+    _assert_one_line(code, err, "u8.nii.gz", "uint8", "Hounsfield")
+
+
+def test_replay_uses_the_recorded_labels_and_checks_the_mask(small_case, tmp_path, capsys):
+    ph, ct, _, _ = small_case
+    labels = ph.liver.astype(np.uint8) * 5
+    labels[:4] = 3
+    lab = _nifti(tmp_path / "ml.nii.gz", labels, ph.affine)
+    assert main(["synth", str(ct), str(lab), "--liver-label", "5", "-o", str(tmp_path / "a"), "--seed", "2",
+                 "--preset", "small"]) == 0
+    assert main(["replay", str(tmp_path / "a" / "params.json"), str(ct), str(lab), "-o", str(tmp_path / "b")]) == 0
+    a = np.asanyarray(nib.load(str(tmp_path / "a" / "ct.nii.gz")).dataobj)
+    b = np.asanyarray(nib.load(str(tmp_path / "b" / "ct.nii.gz")).dataobj)
+    assert np.array_equal(a, b)
+    other = labels.copy()
+    other[30:34, 30:34, 20:22] = 0
+    lab2 = _nifti(tmp_path / "ml2.nii.gz", other, ph.affine)
+    code, err = _run(capsys, ["replay", str(tmp_path / "a" / "params.json"), str(ct), str(lab2), "-o",
+                              str(tmp_path / "c")])
+    _assert_one_line(code, err, "ml2.nii.gz", "voxels")

@@ -130,3 +130,26 @@ def test_no_room_policies_never_loop(phantom):
     assert len(skipped.tumors) == 0 and skipped.skipped >= 1
     relaxed = ts.sample_params(prep, "large", rng=0, on_no_room="relax", count=1)
     assert len(relaxed.tumors) == 1
+
+
+def test_fixing_a_knob_keeps_every_other_draw(prepared):
+    base = ts.sample_params(prepared, "medium", rng=21)
+    for knob, value in (("contrast_hu", -40.0), ("grain_mm", 3.0), ("texture_std_hu", 5.0),
+                        ("edge_blur_mm", 1.0), ("mass_effect", 0.05), ("tumor_mean_hu", 30.0)):
+        fixed = ts.sample_params(prepared, "medium", rng=21, **{knob: value})
+        assert [t.centre_vox for t in fixed.tumors] == [t.centre_vox for t in base.tumors], knob
+        assert [t.semi_axes_mm for t in fixed.tumors] == [t.semi_axes_mm for t in base.tumors], knob
+
+
+def test_error_policy_keeps_what_fits(prepared):
+    p = ts.sample_params(prepared, "large", rng=0, count=12)
+    assert 1 <= len(p.tumors) < 12 and p.skipped == 12 - len(p.tumors)
+
+
+def test_out_of_range_knobs_are_refused(prepared):
+    with pytest.raises(OptionError, match="mass_effect"):
+        ts.sample_params(prepared, "small", rng=0, mass_effect=5)
+    with pytest.raises(OptionError, match="tumor_mean_hu"):
+        ts.sample_params(prepared, "small", rng=0, tumor_mean_hu=-2000)
+    p = ts.sample_params(prepared, "small", rng=0, capsule=0)
+    assert all(t.capsule_hu == 0 for t in p.tumors)

@@ -12,6 +12,7 @@ __all__ = [
     "InputError",
     "NoRoomError",
     "OptionError",
+    "OutputError",
     "OutputExistsError",
     "TumorsynthError",
 ]
@@ -39,3 +40,7 @@ class NoRoomError(TumorsynthError):
 
 class OutputExistsError(TumorsynthError, FileExistsError):
     """The output folder or file exists and ``overwrite`` was not asked for."""
+
+
+class OutputError(TumorsynthError):
+    """An output cannot be written where asked (not writable, not a folder, would touch inputs)."""

@@ -99,6 +99,7 @@ def load_nifti(path: str | os.PathLike[str], *, what: str = "image") -> Volume:
     """
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError
 
     p = Path(path)
     if not p.exists():
@@ -112,8 +113,10 @@ def load_nifti(path: str | os.PathLike[str], *, what: str = "image") -> Volume:
             f"{p}: not a NIfTI image; convert it to .nii or .nii.gz "
             "(for DICOM series, e.g. with dcm2niix)"
         ) from None
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
-        raise InputError(f"{p}: cannot read {what} ({_short(exc)}); the file may be damaged") from None
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, HeaderDataError) as exc:
+        raise InputError(f"{p}: cannot read {what} ({_short(exc)}); the file or its header is damaged") from None
+    except Exception as exc:  # any other reader failure is still a bad file, not a crash
+        raise InputError(f"{p}: cannot read {what} ({type(exc).__name__}: {_short(exc)}); the file may be damaged") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(
             f"{p}: {type(img).__name__} is not NIfTI; convert the {what} to .nii or .nii.gz"
@@ -130,17 +133,15 @@ def load_nifti(path: str | os.PathLike[str], *, what: str = "image") -> Volume:
         raise InputError(f"{p}: {what} is empty (shape {shape})")
     try:
         data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+    except Exception as exc:
         raise InputError(
             f"{p}: {what} data cannot be read ({_short(exc)}); the file is truncated or damaged"
         ) from None
     data = np.asarray(data).reshape(shape)
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise InputError(
-            f"{p}: {what} has {bad} NaN or infinite voxels; fill them (e.g. with -1024 HU for "
-            "air) before use"
-        )
+        fill = "with -1024 HU (air)" if what == "CT" else "with 0"
+        raise InputError(f"{p}: {what} has {bad} NaN or infinite voxels; fill them {fill} before use")
     if data.dtype.kind not in "biuf":
         raise InputError(f"{p}: {what} has unsupported data type {data.dtype}")
     affine = np.asarray(img.affine, dtype=float)
@@ -173,8 +174,16 @@ def liver_mask_from_labels(
         mask = arr != 0
         if not mask.any():
             raise InputError(f"{source}: liver mask is empty (no non-zero voxel); check the file")
+        values = np.unique(arr[mask][:: max(1, int(mask.sum()) // 200_000)])
+        if values.size > 1:
+            raise InputError(
+                f"{source}: the mask holds several labels ({_present_values(arr)}); say which are liver "
+                "with --liver-label (TotalSegmentator: 5, BTCV: 6, LiTS/MSD: 1,2 with --tumor-label 2)"
+            )
         return mask
     wanted = [int(liver_label)] if isinstance(liver_label, (int, np.integer)) else [int(v) for v in liver_label]
+    if 0 in wanted:
+        raise InputError(f"{source}: liver label 0 is the background; give the liver's own value(s)")
     if arr.dtype.kind == "f":
         arr = np.rint(arr)
     mask = np.isin(arr, wanted)
@@ -238,6 +247,11 @@ def load_case(
     not occur, or a CT not in Hounsfield units.
     """
     ct = load_nifti(ct_path, what="CT")
+    if ct.data.dtype in (np.uint8, np.int8, np.bool_):
+        raise InputError(
+            f"{ct_path}: CT stored as {ct.data.dtype} cannot hold Hounsfield units (-1024..3071); "
+            "export it as int16 or float"
+        )
     lab = load_nifti(liver_path, what="liver mask")
     if ct.shape != lab.shape:
         raise InputError(
@@ -312,6 +326,8 @@ def save_nifti(
     import nibabel as nib
 
     arr = np.asarray(data)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
     header = like.header.copy() if like is not None and like.header is not None else None
     aff = (like.affine if like is not None else np.eye(4)) if affine is None else affine
     if dtype is not None:

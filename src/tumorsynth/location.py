@@ -16,6 +16,9 @@ from tumorsynth.prepare import Prepared
 __all__ = ["NO_ROOM_POLICIES", "candidates_mm", "choose_centre", "update_gap"]
 
 NO_ROOM_POLICIES = ("error", "skip", "relax")
+# two tumors' centres are at least this fraction of the sum of their largest semi-axes apart:
+# neighbours may touch (deformed, they rarely overlap), as multifocal lesions do
+SPACING_FRACTION = 0.85
 
 
 def choose_centre(
@@ -36,8 +39,8 @@ def choose_centre(
     Args:
         prepared: the case preparation.
         reach_mm: the tumor's largest semi-axis.
-        tumor_gap_mm: per candidate, distance to the nearest tumor already placed minus that
-            tumor's reach (inf when none); tumors do not overlap (see :func:`update_gap`).
+        tumor_gap_mm: per candidate, distance to the nearest tumor already placed minus
+            ``SPACING_FRACTION`` of that tumor's reach (inf when none; see :func:`update_gap`).
         inside_fraction: the centre lies at least ``inside_fraction * reach_mm`` below the liver
             surface (the tumor stays mostly inside the liver).
         vessel_clearance: no vessel within ``vessel_clearance * reach_mm`` of the centre.
@@ -62,7 +65,7 @@ def choose_centre(
     need_clear = vessel_clearance * reach_mm if vessel_avoidance else 0.0
     depth = prepared.depth_mm
     vdist = prepared.vessel_dist_mm
-    free = tumor_gap_mm >= reach_mm
+    free = tumor_gap_mm >= SPACING_FRACTION * reach_mm
     deep = depth >= need_depth
     clear = vdist >= need_clear
     ok = deep & clear & free
@@ -102,7 +105,7 @@ def update_gap(gap: np.ndarray, cand_mm: np.ndarray, centre_vox: np.ndarray,
     d2 += np.square(cand_mm[1] - np.float32(c[1]))
     d2 += np.square(cand_mm[2] - np.float32(c[2]))
     np.sqrt(d2, out=d2)
-    d2 -= np.float32(reach_mm)
+    d2 -= np.float32(SPACING_FRACTION * reach_mm)
     np.minimum(gap, d2, out=gap)
 
 

@@ -34,7 +34,13 @@ import numpy as np
 
 from tumorsynth import __version__
 from tumorsynth.cases import CaseFiles, discover_cases
-from tumorsynth.errors import InputError, NoRoomError, OutputExistsError, TumorsynthError
+from tumorsynth.errors import (
+    InputError,
+    NoRoomError,
+    OutputError,
+    OutputExistsError,
+    TumorsynthError,
+)
 from tumorsynth.io import Volume, load_case, load_nifti, save_nifti, write_text_atomic
 from tumorsynth.params import CaseParams
 from tumorsynth.prepare import prepare
@@ -62,13 +68,26 @@ def _suffix(path: Path) -> str:
 class _CaseFolder:
     """Build a folder under a temporary name; rename it to its final name when complete."""
 
-    def __init__(self, target: Path, overwrite: bool) -> None:
+    def __init__(self, target: Path, overwrite: bool, inputs: Sequence[str | os.PathLike[str] | None] = ()) -> None:
         self.target = Path(target)
         self.overwrite = overwrite
+        resolved = self.target.resolve()
+        for src in inputs:
+            if src is None:
+                continue
+            s = Path(src).resolve()
+            if s == resolved or resolved in s.parents:
+                raise OutputError(f"{self.target}: the output folder holds the input {src}; "
+                                  "choose an output folder outside the inputs")
         if self.target.exists() and not overwrite:
-            raise OutputExistsError(f"{self.target}: output folder exists; choose another -o or pass --overwrite")
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent))
+            kind = "folder" if self.target.is_dir() else "file"
+            raise OutputExistsError(f"{self.target}: output {kind} exists; choose another -o or pass --overwrite")
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent))
+        except OSError as exc:
+            raise OutputError(f"{self.target}: cannot create the output folder ({exc.strerror or exc}); "
+                              "choose a writable -o") from None
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(self.tmp, 0o777 & ~mask)
@@ -78,7 +97,10 @@ class _CaseFolder:
             old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
             os.replace(self.target, old)
             os.replace(self.tmp, self.target)
-            shutil.rmtree(old, ignore_errors=True)
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
         else:
             os.replace(self.tmp, self.target)
 
@@ -98,13 +120,13 @@ def _write_case(folder: _CaseFolder, ct: Volume, liver: np.ndarray, params: Case
                 report: dict[str, Any], *, preview: bool, t0: float,
                 real_tumor: np.ndarray | None = None) -> dict[str, Any]:
     """Synthesize and write a complete case folder."""
-    t1 = time.perf_counter()
-    out_ct, label = synthesize(ct.data, liver, params)
-    t_syn = time.perf_counter() - t1
-    if real_tumor is not None:
-        label[real_tumor] = 2
-    suffix = _suffix(ct.path) if ct.path is not None else ".nii.gz"
     try:
+        t1 = time.perf_counter()
+        out_ct, label = synthesize(ct.data, liver, params)
+        t_syn = time.perf_counter() - t1
+        if real_tumor is not None:
+            label[real_tumor] = 2
+        suffix = _suffix(ct.path) if ct.path is not None else ".nii.gz"
         save_nifti(folder.tmp / f"ct{suffix}", out_ct, ct)
         save_nifti(folder.tmp / f"label{suffix}", label, ct, dtype=np.uint8)
         write_text_atomic(folder.tmp / "params.json", params.to_json())
@@ -164,15 +186,16 @@ def synthesize_file(
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
-    folder = _CaseFolder(out, overwrite)  # refuse an existing folder before any work
+    folder = _CaseFolder(out, overwrite, (ct_path, liver_path, vessel_mask))  # refuse before any work
     try:
         ct, liver = load_case(ct_path, liver_path, liver_label=liver_label)
         liver, real = _split_real_tumors(liver, liver_path, tumor_label)
         vm = None
         if vessel_mask is not None:
             vm_vol = load_nifti(vessel_mask, what="vessel mask")
-            if vm_vol.shape != ct.shape:
-                raise InputError(f"{vessel_mask}: vessel mask shape {vm_vol.shape} differs from CT shape {ct.shape}")
+            if vm_vol.shape != ct.shape or not np.allclose(vm_vol.affine, ct.affine, atol=1e-3, rtol=1e-4):
+                raise InputError(f"{vessel_mask}: vessel mask grid {vm_vol.shape} differs from the CT's {ct.shape} "
+                                 f"({ct_path}); resample the vessel mask to the CT")
             vm = vm_vol.data
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
@@ -181,6 +204,10 @@ def synthesize_file(
             params = sample_params(prep, preset, rng=int(seed), **knobs)
         except NoRoomError as exc:
             raise NoRoomError(f"{liver_path}: {exc}") from None
+        params.settings.update({
+            "liver_label": list(liver_label) if isinstance(liver_label, (list, tuple)) else liver_label,
+            "tumor_label": tumor_label, "liver_voxels": int(np.count_nonzero(liver)),
+        })
         report: dict[str, Any] = {
             "command": "synth", "ct": str(ct_path), "liver_mask": str(liver_path),
             "liver_label": list(liver_label) if isinstance(liver_label, (list, tuple)) else liver_label,
@@ -218,10 +245,20 @@ def replay_file(
     if not p.is_file():
         raise InputError(f"{p}: parameter record not found; pass the params.json of a synthesized case")
     params = CaseParams.from_json(p.read_text(encoding="utf-8"), source=str(p))
-    folder = _CaseFolder(Path(out_dir), overwrite)
+    folder = _CaseFolder(Path(out_dir), overwrite, (params_path, ct_path, liver_path))
     try:
+        if liver_label is None:
+            liver_label = params.settings.get("liver_label")
+        if tumor_label is None:
+            tumor_label = params.settings.get("tumor_label")
         ct, liver = load_case(ct_path, liver_path, liver_label=liver_label)
         liver, real = _split_real_tumors(liver, liver_path, tumor_label)
+        expected = params.settings.get("liver_voxels")
+        if expected is not None and int(expected) != int(np.count_nonzero(liver)):
+            raise InputError(
+                f"{liver_path}: the liver has {int(np.count_nonzero(liver))} voxels, the record was made on one "
+                f"of {int(expected)}; use the mask and --liver-label/--tumor-label of the original case"
+            )
         if tuple(ct.shape) != tuple(params.shape) or not np.allclose(ct.spacing_mm, params.spacing_mm, rtol=1e-4):
             raise InputError(
                 f"{ct_path}: CT grid {ct.shape} at {tuple(round(s, 4) for s in ct.spacing_mm)} mm is not the grid "
@@ -266,6 +303,8 @@ def _batch_one(case: CaseFiles, out_dir: str, preset: str, seed: int, knobs: dic
         return case.name, None
     except TumorsynthError as exc:
         return case.name, str(exc)
+    except Exception as exc:  # a case must never stop the batch; report it and go on
+        return case.name, f"{type(exc).__name__}: {exc}"
 
 
 def run_batch(
@@ -291,7 +330,10 @@ def run_batch(
     cases: list[CaseFiles] = (list(source) if isinstance(source, (list, tuple))
                               else discover_cases(source, layout=layout))  # type: ignore[arg-type]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc}); choose a writable -o") from None
     summary = BatchSummary()
     todo: list[CaseFiles] = []
     for c in cases:
@@ -341,12 +383,13 @@ def run_demo(out_dir: str | os.PathLike[str] = "tumorsynth_demo", *, preset: str
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out}: output folder exists; choose another -o or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc}); choose a writable -o") from None
     ph = make_phantom(rng=seed)
-    host = Volume(data=ph.ct, affine=ph.affine, spacing_mm=ph.spacing_mm)
     save_nifti(out / "phantom_ct.nii.gz", ph.ct, affine=ph.affine)
     save_nifti(out / "phantom_liver.nii.gz", ph.liver.astype(np.uint8), affine=ph.affine)
-    del host
     report = synthesize_file(out / "phantom_ct.nii.gz", out / "phantom_liver.nii.gz", out / "case",
                              preset=preset, seed=seed, overwrite=True, **knobs)
     return report

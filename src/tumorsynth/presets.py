@@ -113,7 +113,7 @@ GENERATOR_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "inside_fraction": 0.75,  # centre at least this fraction of the largest semi-axis deep in the liver
     "vessel_clearance": 1.0,  # no vessel within this fraction of the largest semi-axis
     "strict_vessels": False,  # False: if no place is clear enough, take one of the clearest
-    "on_no_room": "error",  # error | skip | relax
+    "on_no_room": "error",  # error (only if no tumor fits; others are left out) | skip | relax
     "count": None,  # number of tumors (every component); None = the preset's ranges
     # switches (each step can be turned off for ablations)
     "vessel_avoidance": True,

@@ -12,6 +12,7 @@ any other draw, so an ablation with the same seed shows the same tumors minus th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,6 +76,8 @@ def resolve_knobs(overrides: Mapping[str, Any]) -> dict[str, Any]:
             raise OptionError(f"{key} must be > 0, got {v!r}")
         knobs[key] = (lo, hi) if lo != hi else lo
     for key in _SWITCHES:
+        if isinstance(knobs[key], (int, float)) and not isinstance(knobs[key], bool) and knobs[key] in (0, 1):
+            knobs[key] = bool(knobs[key])
         if not isinstance(knobs[key], (bool, np.bool_)):
             raise OptionError(f"{key} is a switch: True or False, got {knobs[key]!r}")
     if knobs["intensity"] not in INTENSITY_MODES:
@@ -88,6 +91,10 @@ def resolve_knobs(overrides: Mapping[str, Any]) -> dict[str, Any]:
             raise OptionError(f"{key} must be a number >= 0, got {v!r}")
     if knobs["capsule_probability"] > 1 or knobs["axis_spread"] >= 1:
         raise OptionError("capsule_probability must be <= 1 and axis_spread < 1")
+    _check_bounds(knobs, "mass_effect", 0.0, 0.3, "a fraction of the radius; beyond 0.3 the push folds tissue")
+    _check_bounds(knobs, "tumor_mean_hu", -200.0, 400.0, "HU of soft tissue")
+    _check_bounds(knobs, "contrast_hu", -300.0, 300.0, "HU relative to the liver")
+    _check_bounds(knobs, "radius_mm", 0.5, 100.0, "mm")
     c = knobs["count"]
     if c is not None:
         lo, hi = _as_range("count", c)
@@ -95,6 +102,15 @@ def resolve_knobs(overrides: Mapping[str, Any]) -> dict[str, Any]:
             raise OptionError(f"count must be a whole number >= 0 or a (lo, hi) pair, got {c!r}")
         knobs["count"] = (int(lo), int(hi))
     return knobs
+
+
+def _check_bounds(knobs: dict[str, Any], key: str, lo: float, hi: float, what: str) -> None:
+    v = knobs[key]
+    if v is None:
+        return
+    a, b = (v if isinstance(v, tuple) else (v, v))
+    if a < lo or b > hi:
+        raise OptionError(f"{key}={v!r} is outside {lo:g}..{hi:g} ({what})")
 
 
 def _as_range(key: str, v: Any) -> tuple[float, float]:
@@ -110,8 +126,10 @@ def _as_range(key: str, v: Any) -> tuple[float, float]:
 
 
 def _draw(rng: np.random.Generator, v: Any) -> float:
+    """A value of a knob; always consumes one draw, so fixing a knob changes no other draw."""
+    u = float(rng.random())
     if isinstance(v, tuple):
-        return float(rng.uniform(v[0], v[1]))
+        return float(v[0] + u * (v[1] - v[0]))
     return float(v)
 
 
@@ -163,7 +181,7 @@ def sample_params(
     kinds: list[str] = []
     for type_name, count_range in spec.components:
         lo, hi = k["count"] if k["count"] is not None else count_range
-        kinds += [type_name] * int(gen.integers(lo, hi + 1))
+        kinds += [type_name] * int(lo + np.floor(gen.random() * (hi - lo + 1)))
 
     drafts = [_draw_tumor(gen, kind, k, prepared) for kind in kinds]
     drafts.sort(key=lambda d: -max(d["semi_axes_mm"]))  # place the largest first
@@ -171,12 +189,17 @@ def sample_params(
     gap = np.full(cand_mm.shape[1], np.inf, dtype=np.float32)
     tumors: list[TumorParams] = []
     skipped = 0
-    for d in drafts:
+    for n, d in enumerate(drafts):
         reach = float(max(d["semi_axes_mm"]))
+        # "error" stops only when not even the largest tumor fits; later ones that find no room
+        # are left out (counted in `skipped`), as a crowded liver would
+        policy = str(k["on_no_room"])
+        if policy == "error" and n > 0:
+            policy = "skip"
         centre = choose_centre(
             prepared, reach, gap, rng=gen,
             inside_fraction=float(k["inside_fraction"]), vessel_clearance=float(k["vessel_clearance"]),
-            vessel_avoidance=bool(k["vessel_avoidance"]), on_no_room=str(k["on_no_room"]),
+            vessel_avoidance=bool(k["vessel_avoidance"]), on_no_room=policy,
             strict_vessels=bool(k["strict_vessels"]),
             kind=d["kind"],
         )
@@ -185,6 +208,9 @@ def sample_params(
             continue
         update_gap(gap, cand_mm, centre, prepared.spacing_mm, reach)
         tumors.append(TumorParams(centre_vox=(float(centre[0]), float(centre[1]), float(centre[2])), **d))
+    if skipped:
+        logging.getLogger(__name__).info(
+            "%d of %d tumors found no room in this liver and were left out", skipped, len(drafts))
     settings = {key: (list(v) if isinstance(v, tuple) else v) for key, v in k.items()}
     return CaseParams(
         shape=prepared.shape, spacing_mm=prepared.spacing_mm,
@@ -196,7 +222,7 @@ def sample_params(
 def _draw_tumor(gen: np.random.Generator, kind: str, k: Mapping[str, Any], prep: Prepared) -> dict[str, Any]:
     """All draws of one tumor, in a fixed order whatever the switches say."""
     ttype = TUMOR_TYPES[kind]
-    r = _draw(gen, k["radius_mm"]) if k["radius_mm"] is not None else ttype.radius_mm
+    r = _draw(gen, k["radius_mm"] if k["radius_mm"] is not None else ttype.radius_mm)
     s = float(k["axis_spread"])
     axes = tuple(float(v) for v in r * gen.uniform(1 - s, 1 + s, 3))
     rotation = _random_quaternion(gen)
@@ -204,19 +230,20 @@ def _draw_tumor(gen: np.random.Generator, kind: str, k: Mapping[str, Any], prep:
     if k["radius_mm"] is not None and k["deform_sigma_mm"] is None:
         deform *= r / ttype.radius_mm  # keep sigma_e in proportion to a custom radius
     edge = _draw(gen, k["edge_blur_mm"])
+    contrast = k["contrast_hu"] if k["contrast_hu"] is not None else INTENSITY_MODES[k["intensity"]]
+    mean = prep.parenchyma_hu + _draw(gen, contrast)
     if k["tumor_mean_hu"] is not None:
         mean = _draw(gen, k["tumor_mean_hu"])
     else:
-        contrast = k["contrast_hu"] if k["contrast_hu"] is not None else INTENSITY_MODES[k["intensity"]]
-        mean = prep.parenchyma_hu + _draw(gen, contrast)
+        gen.random()  # the same number of draws either way
     tex_std = _draw(gen, k["texture_std_hu"])
     grain = _draw(gen, k["grain_mm"])
     tex_blur = _draw(gen, k["texture_blur_mm"])
     push = _draw(gen, k["mass_effect"])
     r_eq = float(np.prod(axes) ** (1 / 3))
     push_mm = push * r_eq
-    reach = _draw(gen, k["mass_effect_range_mm"]) if k["mass_effect_range_mm"] is not None \
-        else float(np.clip(0.3 * r_eq, 2.0, 8.0))
+    reach = _draw(gen, k["mass_effect_range_mm"] if k["mass_effect_range_mm"] is not None
+                  else float(np.clip(0.3 * r_eq, 2.0, 8.0)))
     reach = max(reach, 2.5 * push_mm)  # keeps the push monotonic (no folding)
     has_capsule = gen.random() < float(k["capsule_probability"])
     cap_hu = _draw(gen, k["capsule_hu"])

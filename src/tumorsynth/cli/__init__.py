@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     level = logging.WARNING - 10 * min(int(args.verbose), 2)
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    logging.getLogger("nibabel").propagate = False  # nibabel prints its own warnings once
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
@@ -76,8 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
+        print("error: interrupted; nothing half-written was kept (a batch resumes where it stopped)",
+              file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, permissions, ... on a path we did not foresee
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"error: {where}{exc.strerror or exc}; check the path and free space", file=sys.stderr)
+        return 74
+    except Exception as exc:  # a bug: one line, the traceback only with -v
+        if args.verbose:
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}); rerun with -v and "
+              "report it with the command line", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover
