@@ -81,8 +81,10 @@ def _lits(root: Path) -> list[CaseFiles]:
             for cand in root.rglob(f"segmentation-{n.group(1)}.nii*"):
                 seg = cand
                 break
-        if seg is not None:
-            out.append(CaseFiles(f"lits-{n.group(1)}", vol, seg, (1, 2), 2, "lits"))
+        if seg is None:
+            raise InputError(f"{vol}: no segmentation-{n.group(1)}.nii[.gz] found for this LiTS volume; "
+                             "add it or move the volume out of the dataset folder")
+        out.append(CaseFiles(f"lits-{n.group(1)}", vol, seg, (1, 2), 2, "lits"))
     return out
 
 
@@ -97,8 +99,9 @@ def _msd(root: Path) -> list[CaseFiles]:
                 continue
             stem = re.sub(r"_0000$", "", _strip(img.name))
             lab = _find(labels, stem)
-            if lab is not None:
-                out.append(CaseFiles(stem, img, lab, (1, 2), 2, "msd"))
+            if lab is None:
+                raise InputError(f"{img}: no label {stem}.nii.gz in {labels}; add it or remove the image")
+            out.append(CaseFiles(stem, img, lab, (1, 2), 2, "msd"))
     return out
 
 

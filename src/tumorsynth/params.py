@@ -147,7 +147,10 @@ class CaseParams:
                 for key in ("centre_vox", "semi_axes_mm", "rotation"):
                     if key in t:
                         t[key] = tuple(float(v) for v in t[key])
-                tumors.append(TumorParams(**t))
+                try:
+                    tumors.append(TumorParams(**t))
+                except InputError as exc:
+                    raise InputError(f"{source}: tumor {i}: {exc}") from None
             return cls(
                 shape=tuple(int(v) for v in data["shape"]),  # type: ignore[arg-type]
                 spacing_mm=tuple(float(v) for v in data["spacing_mm"]),  # type: ignore[arg-type]

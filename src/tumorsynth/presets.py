@@ -138,22 +138,45 @@ def get_preset(name: str) -> Preset:
     )
 
 
+_KNOB_HELP = {
+    "intensity": "contrast range: hypo (darker than liver), hyper, or paper",
+    "contrast_hu": "HU, tumor mean minus liver parenchyma (None: intensity's range)",
+    "tumor_mean_hu": "HU, absolute tumor mean (overrides contrast_hu)",
+    "texture_std_hu": "HU, sigma_p: texture SD on top of the host's noise",
+    "grain_mm": "mm, eta: noise grid step before cubic upsampling",
+    "texture_blur_mm": "mm, sigma_b: texture blur",
+    "radius_mm": "mm, r (None: the tumor type's)",
+    "axis_spread": "semi-axes from U((1-s) r, (1+s) r)",
+    "deform_sigma_mm": "mm, sigma_e (None: the tumor type's range)",
+    "edge_blur_mm": "mm, sigma_c: edge blur",
+    "mass_effect": "push at the surface, fraction of the radius",
+    "mass_effect_range_mm": "mm, decay of the push (None: 0.3 r in 2..8)",
+    "capsule_probability": "chance of a capsule (tumors of r >= capsule_min_radius_mm)",
+    "capsule_min_radius_mm": "mm",
+    "capsule_hu": "HU, rim brightness above the parenchyma",
+    "capsule_width_mm": "mm, rim thickness",
+    "inside_fraction": "centre this fraction of the largest semi-axis deep in the liver",
+    "vessel_clearance": "no vessel within this fraction of the largest semi-axis",
+    "strict_vessels": "True: no clear place = no room; False: clearest places",
+    "on_no_room": "error | skip | relax",
+    "count": "tumors per type (None: the preset's ranges)",
+}
+
+
 def preset_table() -> str:
-    """A plain-text table of the presets and tumor types (used by ``tumorsynth presets``)."""
+    """A plain-text table of the presets, tumor types and knobs (``tumorsynth presets``)."""
     lines = ["preset   tumor types and counts per CT", "-------  ------------------------------"]
     for p in PRESETS.values():
         lines.append(f"{p.name:<8} {p.description}")
     lines.append("any      one of the five presets above, probability 0.2 each (training)")
-    lines += ["", "type     r (mm)  semi-axes (mm)  sigma_e (mm)  N per CT",
-              "-------  ------  --------------  ------------  --------"]
+    lines += ["", f"{'type':<8} {'r (mm)':>6}  {'semi-axes (mm)':<15} {'sigma_e (mm)':<13} N per CT",
+              f"{'-' * 8} {'-' * 6}  {'-' * 15} {'-' * 13} --------"]
     for t in TUMOR_TYPES.values():
-        lo, hi = 0.75 * t.radius_mm, 1.25 * t.radius_mm
-        lines.append(
-            f"{t.name:<8} {t.radius_mm:>6g}  U({lo:g}, {hi:g}){'':<{max(0, 7 - len(f'{lo:g}{hi:g}'))}}"
-            f"  U({t.deform_sigma_mm[0]:g}, {t.deform_sigma_mm[1]:g})    F({t.count[0]}, {t.count[1]})"
-        )
-    lines += ["", "generator knobs (number = fixed, (lo, hi) = uniform per tumor):"]
+        axes = f"U({0.75 * t.radius_mm:g}, {1.25 * t.radius_mm:g})"
+        sig = f"U({t.deform_sigma_mm[0]:g}, {t.deform_sigma_mm[1]:g})"
+        lines.append(f"{t.name:<8} {t.radius_mm:>6g}  {axes:<15} {sig:<13} F({t.count[0]}, {t.count[1]})")
+    lines += ["", "generator knobs (number = fixed, (lo, hi) = uniform per tumor; on the CLI: --set KNOB=VALUE):"]
     for k, v in GENERATOR_DEFAULTS.items():
-        lines.append(f"  {k:<22} {v!r}")
-    lines.append(f"  intensity modes: {', '.join(f'{k} {v}' for k, v in INTENSITY_MODES.items())}")
+        lines.append(f"  {k:<22} {v!r:<14} {_KNOB_HELP.get(k, 'switch: True turns the step on')}")
+    lines.append(f"  intensity modes (HU vs liver): {', '.join(f'{k} {v}' for k, v in INTENSITY_MODES.items())}")
     return "\n".join(lines)

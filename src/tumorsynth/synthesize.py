@@ -73,6 +73,9 @@ def _check_inputs(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> None
         )
     if ct.dtype.kind not in "biuf":
         raise InputError(f"CT has unsupported data type {ct.dtype}")
+    for n, t in enumerate(params.tumors):
+        if any(not (-0.5 <= c <= size - 0.5) for c, size in zip(t.centre_vox, ct.shape, strict=True)):
+            raise InputError(f"tumor {n}: centre {t.centre_vox} lies outside the CT of shape {tuple(ct.shape)}")
 
 
 FOLD_MIN_DET = 0.1  # smallest slope of r -> r + u_r(r) along a ray allowed near a tumor

@@ -66,14 +66,14 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _add_generator_options(p: argparse.ArgumentParser) -> None:
+def _add_generator_options(p: argparse.ArgumentParser, seed_default: str = "a fresh seed, recorded in params.json") -> None:
     g = p.add_argument_group("tumors (defaults: the preset; `tumorsynth presets` lists every knob)")
     g.add_argument("--preset", default="mix",
                    help="tiny, small, medium, large, mix (all four types), or any (one of them at random, "
                         "as in training); default: mix")
     g.add_argument("--seed", type=int, default=None,
                    help="random seed; the same seed on the same inputs gives the same tumors "
-                        "(default: a fresh seed, recorded in params.json)")
+                        f"(default: {seed_default})")
     g.add_argument("--count", type=_number_or_range, default=None, metavar="N|LO,HI",
                    help="number of tumors of each type in the preset")
     g.add_argument("--radius-mm", type=_number_or_range, default=None, metavar="R|LO,HI",
@@ -123,7 +123,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     rep = synthesize_file(args.ct, args.liver_mask, args.output, preset=args.preset, seed=args.seed,
                           liver_label=args.liver_label, vessel_mask=args.vessel_mask, tumor_label=args.tumor_label,
                           overwrite=args.overwrite, preview=not args.no_preview, **_knobs(args))
-    print(f"{rep['tumors']} tumor(s), {rep['tumor_volume_ml']:.1f} ml, seed {rep['seed']} -> {args.output}")
+    left = f" ({rep['skipped_tumors']} left out: no room in this liver)" if rep.get("skipped_tumors") else ""
+    print(f"{rep['tumors']} tumor(s){left}, {rep['tumor_volume_ml']:.1f} ml, seed {rep['seed']} -> {args.output}")
     return 0
 
 
@@ -234,13 +235,15 @@ def register(sub: Any) -> None:
                        description="Re-create a synthesized case voxel for voxel from its params.json, "
                                    "on the CT and liver mask it was made from.")
     p.add_argument("params", help="params.json written by synth, batch or demo")
-    p.add_argument("ct")
-    p.add_argument("liver_mask")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--liver-label", type=_label_list, default=None, metavar="N[,M]")
-    p.add_argument("--tumor-label", type=int, default=None, metavar="N")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-preview", action="store_true")
+    p.add_argument("ct", help="the CT the record was made on")
+    p.add_argument("liver_mask", help="the liver mask the record was made with")
+    p.add_argument("-o", "--output", required=True, help="output folder (must not exist, unless --overwrite)")
+    p.add_argument("--liver-label", type=_label_list, default=None, metavar="N[,M]",
+                   help="liver value(s) of the mask (default: those recorded in params.json)")
+    p.add_argument("--tumor-label", type=int, default=None, metavar="N",
+                   help="value of real tumors in the mask (default: the one recorded in params.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--no-preview", action="store_true", help="do not write preview.png")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("batch", help="synthesize a whole dataset (resumable, parallel)", formatter_class=fmt,
@@ -256,8 +259,8 @@ def register(sub: Any) -> None:
     p.add_argument("--liver-label", type=_label_list, default=None, metavar="N[,M]",
                    help="override the layout's liver label values")
     p.add_argument("-j", "--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--no-preview", action="store_true")
-    _add_generator_options(p)
+    p.add_argument("--no-preview", action="store_true", help="do not write preview.png files")
+    _add_generator_options(p, "0; each case's own seed comes from it and the case name")
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("presets", help="list the tumor presets and generator knobs",
@@ -270,6 +273,6 @@ def register(sub: Any) -> None:
                        description="Build the procedural abdominal phantom, synthesize tumors and write "
                                    "everything (phantom CT and mask, CT with tumors, label, params.json, preview.png).")
     p.add_argument("-o", "--output", default="tumorsynth_demo", help="output folder (default: tumorsynth_demo)")
-    p.add_argument("--overwrite", action="store_true")
-    _add_generator_options(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_generator_options(p, "0")
     p.set_defaults(func=cmd_demo)
