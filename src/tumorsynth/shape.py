@@ -60,7 +60,7 @@ def deformation_nodes(t: TumorParams, reach_mm: float) -> Deformation | None:
     if sigma <= 0:
         return None
     step = 1.25 * float(np.mean(t.semi_axes_mm))  # about three control points across the tumor
-    half = int(math.ceil(reach_mm / step)) + 2
+    half = int(math.ceil(reach_mm / step)) + 1  # cubic interpolation reads one node beyond
     n = 2 * half + 1
     g = np.random.default_rng(t.deform_seed)
     nodes = g.standard_normal((3, n, n, n), dtype=np.float32) * np.float32(sigma)

@@ -133,7 +133,7 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     bound = deform.bound_mm if deform is not None else np.zeros(3)
     base = np.sqrt((rot**2) @ (a**2))  # half extents of the rotated ellipsoid per axis
     half = base + bound + need + smax
-    step = np.maximum(1, np.rint(np.clip(a.min() / 8.0, 1.0, 3.0) / s)).astype(int)
+    step = np.maximum(1, np.rint(np.clip(a.min() / 4.0, 1.0, 3.0) / s)).astype(int)
     lo = np.maximum(np.floor(c - half / s), 0).astype(int)
     hi = np.minimum(np.ceil(c + half / s) + 1, shape).astype(int)
     if np.any(hi <= lo):
@@ -157,7 +157,7 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
         ur *= np.float32(fold_free_scale(ur, pts / r, tuple(float(v) for v in step * s), near))  # type: ignore[arg-type]
         np.maximum(ur, np.float32(-0.8) * r, out=ur)  # never through the centre
         pts *= 1 + ur / r
-    iso = bool(np.allclose(s, s[0]))
+    iso = float(s.max() - s.min()) <= 1e-6 * float(s.max())
     d_c, _, pv_c = signed_distance(pts.reshape(3, -1), rot, tuple(a), None if iso else tuple(s))  # type: ignore[arg-type]
     dg = d_c.reshape(*n_nodes)
     diag = float(np.sqrt(((step * s) ** 2).sum()))
@@ -192,9 +192,9 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
 def _cell_range(rel: np.ndarray) -> tuple[list[int], list[int]]:
     """First cell and last node index (inclusive) along each axis of the marked cells."""
     mlo, mhi = [], []
-    for axis in range(3):
-        other = tuple(x for x in range(3) if x != axis)
-        hit = np.flatnonzero(rel.any(axis=other))
+    p12 = rel.any(axis=0)  # (n1, n2)
+    for hit in (np.flatnonzero(rel.any(axis=(1, 2))), np.flatnonzero(p12.any(axis=1)),
+                np.flatnonzero(p12.any(axis=0))):
         mlo.append(int(hit[0]))
         mhi.append(int(hit[-1]) + 1)
     return mlo, mhi
