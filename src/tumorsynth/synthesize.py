@@ -99,6 +99,13 @@ def fold_free_scale(ur: np.ndarray, direction: np.ndarray, h_mm: tuple[float, fl
     return (1.0 - FOLD_MIN_DET) / worst
 
 
+def _push_reach(t: TumorParams, min_spacing_mm: float) -> float:
+    """Distance outside the surface within which the mass effect moves tissue by half a voxel or more."""
+    if t.mass_effect_mm < MIN_PUSH_VOXELS * min_spacing_mm or t.mass_effect_range_mm <= 0:
+        return 0.0
+    return t.mass_effect_range_mm * (1.0 - math.sqrt(MIN_PUSH_VOXELS * min_spacing_mm / t.mass_effect_mm))
+
+
 def _cell_min(g: np.ndarray) -> np.ndarray:
     """Minimum over the 8 corners of every cell of a node grid."""
     n0, n1, n2 = g.shape
@@ -128,7 +135,7 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     edge = 4.0 * math.sqrt(t.edge_blur_mm**2 + smax**2 / 12) if t.edge_blur_mm > 0 else 0.0
     rim = 1.0 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
     reach_out = max(edge, rim)
-    need = max(reach_out, t.mass_effect_range_mm if t.mass_effect_mm > 0 else 0.0)
+    need = max(reach_out, _push_reach(t, float(s.min())))
     deform = deformation_nodes(t, float(a.max() + NODE_CLIP * OVERSHOOT * t.deform_sigma_mm + need + 2 * smax))
     bound = deform.bound_mm if deform is not None else np.zeros(3)
     base = np.sqrt((rot**2) @ (a**2))  # half extents of the rotated ellipsoid per axis
@@ -223,7 +230,7 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
     push = np.float32(t.mass_effect_mm)
     reach = np.float32(t.mass_effect_range_mm)
     # voxels deep inside the tumor are replaced by it; beyond d_max the push is under half a voxel
-    d_max = reach * np.float32(1.0 - math.sqrt(min(1.0, MIN_PUSH_VOXELS * float(spacing.min()) / float(push))))
+    d_max = np.float32(_push_reach(t, float(spacing.min())))
     d_min = np.float32(-math.sqrt(t.edge_blur_mm**2 + float(spacing.max()) ** 2 / 12))
     sel = d > d_min
     sel &= d < d_max
