@@ -33,6 +33,7 @@ __all__ = [
     "Volume",
     "atomic_path",
     "check_ct_hu",
+    "check_same_grid",
     "liver_mask_from_labels",
     "load_case",
     "load_nifti",
@@ -253,17 +254,7 @@ def load_case(
             "export it as int16 or float"
         )
     lab = load_nifti(liver_path, what="liver mask")
-    if ct.shape != lab.shape:
-        raise InputError(
-            f"{liver_path}: liver mask shape {lab.shape} differs from CT shape {ct.shape} "
-            f"({ct_path}); use the mask made for this CT or resample it to the CT grid"
-        )
-    if not np.allclose(ct.affine, lab.affine, atol=1e-3, rtol=1e-4):
-        diff = float(np.abs(ct.affine - lab.affine).max())
-        raise InputError(
-            f"{liver_path}: liver mask affine differs from the CT's ({ct_path}) by up to "
-            f"{diff:.3g} mm; the two are not on the same grid; resample the mask to the CT"
-        )
+    check_same_grid(lab, ct, what="liver mask", fix="use the mask made for this CT or resample it to the CT grid")
     liver = liver_mask_from_labels(lab.data, liver_label, source=liver_path)
     if check_hu:
         check_ct_hu(ct.data, liver, source=ct_path)
@@ -274,6 +265,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_same_grid(vol: Volume, ref: Volume, *, what: str, fix: str) -> None:
+    """Raise :class:`InputError` unless ``vol`` has the shape and affine (to 1e-3 mm) of ``ref``."""
+    if vol.shape != ref.shape:
+        raise InputError(f"{vol.path}: {what} shape {vol.shape} differs from {ref.path} shape {ref.shape}; {fix}")
+    if not np.allclose(vol.affine, ref.affine, atol=1e-3, rtol=1e-4):
+        diff = float(np.abs(vol.affine - ref.affine).max())
+        raise InputError(f"{vol.path}: {what} affine differs from that of {ref.path} by up to {diff:.3g} mm; "
+                         f"the two are not on the same grid; {fix}")
 
 
 @contextlib.contextmanager

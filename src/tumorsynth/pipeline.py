@@ -41,7 +41,14 @@ from tumorsynth.errors import (
     OutputExistsError,
     TumorsynthError,
 )
-from tumorsynth.io import Volume, load_case, load_nifti, save_nifti, write_text_atomic
+from tumorsynth.io import (
+    Volume,
+    check_same_grid,
+    load_case,
+    load_nifti,
+    save_nifti,
+    write_text_atomic,
+)
 from tumorsynth.params import CaseParams
 from tumorsynth.prepare import prepare
 from tumorsynth.preview import write_preview
@@ -193,9 +200,7 @@ def synthesize_file(
         vm = None
         if vessel_mask is not None:
             vm_vol = load_nifti(vessel_mask, what="vessel mask")
-            if vm_vol.shape != ct.shape or not np.allclose(vm_vol.affine, ct.affine, atol=1e-3, rtol=1e-4):
-                raise InputError(f"{vessel_mask}: vessel mask grid {vm_vol.shape} differs from the CT's {ct.shape} "
-                                 f"({ct_path}); resample the vessel mask to the CT")
+            check_same_grid(vm_vol, ct, what="vessel mask", fix="resample the vessel mask to the CT")
             vm = vm_vol.data
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))

@@ -153,21 +153,11 @@ def pair_cases(
 
 
 def _evaluate_pair(pred_path: Path, gt_path: Path, *, tolerance_mm: float, connectivity: int) -> dict[str, Any]:
-    from tumorsynth.io import load_nifti
+    from tumorsynth.io import check_same_grid, load_nifti
 
     gt = load_nifti(gt_path, what="ground-truth label")
     pred = load_nifti(pred_path, what="prediction")
-    if pred.shape != gt.shape:
-        raise InputError(
-            f"{pred_path}: prediction shape {pred.shape} differs from ground truth {gt_path.name} "
-            f"shape {gt.shape}; write predictions on the ground truth's grid"
-        )
-    if not np.allclose(pred.affine, gt.affine, atol=1e-3, rtol=1e-4):
-        diff = float(np.abs(pred.affine - gt.affine).max())
-        raise InputError(
-            f"{pred_path}: prediction affine differs from ground truth {gt_path.name} by up to "
-            f"{diff:.3g} mm; the two are not on the same grid; resample the prediction to it"
-        )
+    check_same_grid(pred, gt, what="prediction", fix="write predictions on the ground truth's grid")
     return evaluate_case(
         pred.data,
         gt.data,
