@@ -242,3 +242,15 @@ def test_real_tumors_are_kept_in_lits_layout(tmp_path, write_phantom):
                  "-o", str(tmp_path / "re")]) == 0
     again = np.asanyarray(nib.load(str(tmp_path / "re" / "label.nii")).dataobj)
     assert np.array_equal(again, lab)
+
+
+def test_batch_resume_flags_cases_made_with_other_options(tmp_path, write_phantom):
+    data = tmp_path / "data"
+    _make_dataset(data, write_phantom, n=2)
+    out = tmp_path / "out"
+    assert main(["batch", str(data), "-o", str(out), "--preset", "small", "--seed", "5"]) == 0
+    assert main(["batch", str(data), "-o", str(out), "--preset", "small", "--seed", "6"]) == 0
+    summary = json.loads((out / "batch_summary.json").read_text())
+    assert sorted(summary["made_with_other_options"]) == ["case0", "case1"]
+    assert main(["batch", str(data), "-o", str(out), "--preset", "small", "--seed", "5"]) == 0
+    assert json.loads((out / "batch_summary.json").read_text())["made_with_other_options"] == []

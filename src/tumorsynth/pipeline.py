@@ -290,11 +290,13 @@ class BatchSummary:
 
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already complete (resume)
+    stale: list[str] = field(default_factory=list)  # complete, but made with another preset or seed
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "skipped_existing": self.skipped, "failed": self.failed,
+        return {"done": self.done, "skipped_existing": self.skipped, "made_with_other_options": self.stale,
+                "failed": self.failed,
                 "counts": {"done": len(self.done), "skipped_existing": len(self.skipped), "failed": len(self.failed)},
                 "seconds": round(self.seconds, 2)}
 
@@ -341,11 +343,21 @@ def run_batch(
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc}); choose a writable -o") from None
     summary = BatchSummary()
     todo: list[CaseFiles] = []
+    knobs_json = json.loads(json.dumps(knobs, default=str))
     for c in cases:
         if (out / c.name).is_dir():
             summary.skipped.append(c.name)
+            try:
+                old = json.loads((out / c.name / "report.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                old = {}
+            if old.get("seed") != case_seed(seed, c.name) or old.get("options", knobs_json) != knobs_json:
+                summary.stale.append(c.name)
         else:
             todo.append(c)
+    if summary.stale:
+        log.warning("%d finished case(s) were made with another seed or options (%s ...); they are kept: "
+                    "delete their folders to redo them", len(summary.stale), summary.stale[0])
     for stale in out.glob(".*.partial-*"):  # left by a batch that was killed
         shutil.rmtree(stale, ignore_errors=True)
     jobs = [(c, str(out), preset, case_seed(seed, c.name), dict(knobs), liver_label, preview) for c in todo]
