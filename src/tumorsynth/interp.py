@@ -17,16 +17,27 @@ __all__ = [
     "bspline_matrix",
     "cubic_matrix",
     "gaussian_matrix",
+    "row_blocks",
     "upsample_linear",
 ]
 
 
+_KEYS = np.array([[0.0, 1.0, 0.0, 0.0],  # Keys weights of the 4 nodes: sum_p _KEYS[p] t**p
+                  [-0.5, 0.0, 0.5, 0.0],
+                  [1.0, -2.5, 2.0, -0.5],
+                  [-0.5, 1.5, -1.5, 0.5]])
+
+
 def _keys_weights(t: np.ndarray) -> np.ndarray:
     """Keys cubic-convolution weights (a = -0.5, Catmull-Rom) of the 4 nodes around offset t."""
-    t2 = t * t
-    t3 = t2 * t
-    return np.stack([-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1, -1.5 * t3 + 2 * t2 + 0.5 * t,
-                     0.5 * t3 - 0.5 * t2], axis=-1)
+    tc = np.asarray(t)[:, None]
+    w = tc * _KEYS[3]
+    w += _KEYS[2]
+    w *= tc
+    w += _KEYS[1]
+    w *= tc
+    w += _KEYS[0]
+    return w
 
 
 def _bspline_weights(t: np.ndarray) -> np.ndarray:
@@ -38,14 +49,17 @@ def _bspline_weights(t: np.ndarray) -> np.ndarray:
 
 def _matrix(positions: np.ndarray, n_nodes: int, weights_fn) -> np.ndarray:
     pos = np.asarray(positions, dtype=np.float64)
-    base = np.floor(pos).astype(np.int64)
-    w = weights_fn(pos - base)
-    cols = base[:, None] + np.arange(-1, 3)[None, :]
-    mat = np.zeros((pos.size, n_nodes), dtype=np.float64)
-    rows = np.arange(pos.size)[:, None]
-    if cols.min() >= 0 and cols.max() < n_nodes:  # interior: no repeated index per row
-        mat[rows, cols] = w
-    else:
+    fl = np.floor(pos)
+    w = weights_fn(pos - fl)
+    base = fl.astype(np.intp)
+    n = pos.size
+    mat = np.zeros((n, n_nodes), dtype=np.float64)
+    if n and int(base.min()) >= 1 and int(base.max()) + 2 < n_nodes:  # interior: 4 distinct nodes per row
+        idx = (base + (np.arange(n) * n_nodes - 1))[:, None] + np.arange(4)
+        mat.reshape(-1)[idx] = w
+    elif n:
+        cols = base[:, None] + np.arange(-1, 3)[None, :]
+        rows = np.arange(n)[:, None]
         np.add.at(mat, (np.broadcast_to(rows, cols.shape), np.clip(cols, 0, n_nodes - 1)), w)
     return mat
 
@@ -69,10 +83,34 @@ def gaussian_matrix(n: int, sigma: float) -> np.ndarray:
     return g / g.sum(axis=1, keepdims=True)
 
 
+BAND_TOL = 1e-9  # matrix entries below this fraction of their row's largest are left out of products
+BAND_MIN_ROWS = 48  # matrices with fewer rows are applied in one dense product
+
+
+def row_blocks(m: np.ndarray, rows: int) -> list[tuple[int, int, int, int]]:
+    """Blocks ``(r0, r1, c0, c1)`` of ``rows`` rows of a banded matrix and the columns they use.
+
+    Entries below ``BAND_TOL`` times their row's largest are treated as zero (their share of a
+    product is far below float32 rounding).
+    """
+    n, k = m.shape
+    a = np.abs(m)
+    nz = a > BAND_TOL * a.max(axis=1, keepdims=True)
+    first = np.argmax(nz, axis=1)
+    last = k - np.argmax(nz[:, ::-1], axis=1)
+    starts = np.arange(0, n, rows)
+    c0 = np.minimum.reduceat(first, starts)
+    c1 = np.maximum.reduceat(last, starts)
+    ends = np.append(starts[1:], n)
+    return [(int(r0), int(r1), int(a0), int(a1)) for r0, r1, a0, a1 in zip(starts, ends, c0, c1, strict=True)]
+
+
 def apply_separable(grid: np.ndarray, mats: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Resample a 3-D grid with one matrix per axis: ``out[i,j,k] = sum M0[i,a] M1[j,b] M2[k,c] grid[a,b,c]``.
 
-    Three matrix products on contiguous data (no transposed copies).
+    Three matrix products on contiguous data (no transposed copies); large banded matrices
+    (cubic interpolation, a narrow blur) are applied in blocks of rows, each with only the
+    columns it uses, so a product costs what its band costs.
 
     Example:
         >>> g = np.ones((4, 4, 4))
@@ -84,9 +122,27 @@ def apply_separable(grid: np.ndarray, mats: tuple[np.ndarray, np.ndarray, np.nda
     g = np.ascontiguousarray(grid, dtype=np.float32)
     a, b, c = g.shape
     n0, n1, n2 = m0.shape[0], m1.shape[0], m2.shape[0]
-    t = (g.reshape(a * b, c) @ m2.T).reshape(a, b, n2)  # contract the last axis
-    t = np.matmul(m1, t)  # (a, n1, n2): contract the middle axis, batched over a
-    return (m0 @ t.reshape(a, n1 * n2)).reshape(n0, n1, n2)
+    g2 = g.reshape(a * b, c)
+    if n2 < 2 * BAND_MIN_ROWS:  # contract the last axis
+        t = g2 @ m2.T
+    else:
+        t = np.empty((a * b, n2), dtype=np.float32)
+        for r0, r1, c0, c1 in row_blocks(m2, 32):
+            np.matmul(g2[:, c0:c1], m2[r0:r1, c0:c1].T, out=t[:, r0:r1])
+    t3 = t.reshape(a, b, n2)
+    if n1 < BAND_MIN_ROWS:  # (a, n1, n2): contract the middle axis, batched over a
+        u = np.matmul(m1, t3)
+    else:
+        u = np.empty((a, n1, n2), dtype=np.float32)
+        for r0, r1, c0, c1 in row_blocks(m1, 16):
+            np.matmul(m1[r0:r1, c0:c1], t3[:, c0:c1], out=u[:, r0:r1])
+    u2 = u.reshape(a, n1 * n2)
+    if n0 < BAND_MIN_ROWS:
+        return (m0 @ u2).reshape(n0, n1, n2)
+    out = np.empty((n0, n1 * n2), dtype=np.float32)
+    for r0, r1, c0, c1 in row_blocks(m0, 16):
+        np.matmul(m0[r0:r1, c0:c1], u2[c0:c1], out=out[r0:r1])
+    return out.reshape(n0, n1, n2)
 
 
 def apply_separable_batch(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
@@ -102,23 +158,33 @@ def apply_separable_batch(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray,
 def upsample_linear(grid: np.ndarray, steps: tuple[int, int, int], out_shape: tuple[int, int, int]) -> np.ndarray:
     """Linear interpolation of a node grid (nodes every ``steps[k]`` voxels, node 0 at voxel 0).
 
-    Done axis by axis with two slices and a lerp, so it costs a few passes over the output.
+    Done axis by axis, the last axis first (the smallest intermediate arrays) and axis 0 last:
+    for each of the ``k`` phases of an axis, one strided slice of the output is the lerp of two
+    neighbouring node slices with a constant weight, so an axis costs two passes over its output.
     """
     out = np.asarray(grid, dtype=np.float32)
-    for axis, (k, n) in enumerate(zip(steps, out_shape, strict=True)):
+    for axis in (2, 1, 0):
+        k, n = int(steps[axis]), int(out_shape[axis])
         if k == 1:
             out = out[(slice(None),) * axis + (slice(0, n),)]
             continue
-        pos = np.arange(n) / k
-        i0 = np.minimum(np.floor(pos).astype(np.intp), out.shape[axis] - 2)
-        w = (pos - i0).astype(np.float32)
-        shape = [1, 1, 1]
-        shape[axis] = n
-        w = w.reshape(shape)
-        a = np.take(out, i0, axis=axis)
-        b = np.take(out, i0 + 1, axis=axis)
-        b -= a
-        b *= w
-        a += b
-        out = a
+        m = out.shape[axis]
+        pre = (slice(None),) * axis
+        res_shape = list(out.shape)
+        res_shape[axis] = n
+        res = np.empty(res_shape, dtype=np.float32)
+        lo = out[(*pre, slice(0, m - 1))]
+        diff = out[(*pre, slice(1, m))] - lo
+        for j in range(min(k, n)):
+            cnt = (n - j + k - 1) // k  # outputs j, j + k, ... below n
+            main = min(cnt, m - 1)
+            dst = res[(*pre, slice(j, j + k * main, k))]
+            np.multiply(diff[(*pre, slice(0, main))], np.float32(j / k), out=dst)
+            dst += lo[(*pre, slice(0, main))]
+            for q in range(main, cnt):  # beyond the last node: extrapolate the last cell
+                w = np.float32((j + k * q) / k - (m - 2))
+                dst1 = res[(*pre, slice(j + k * q, j + k * q + 1))]
+                np.multiply(diff[(*pre, slice(m - 2, m - 1))], w, out=dst1)
+                dst1 += lo[(*pre, slice(m - 2, m - 1))]
+        out = res
     return out

@@ -29,10 +29,9 @@ from tumorsynth.shape import (
     OVERSHOOT,
     deformation_nodes,
     quaternion_matrix,
-    signed_distance,
     soft_mask,
 )
-from tumorsynth.texture import texture_field
+from tumorsynth.texture import scaled_texture
 
 __all__ = ["Synthesizer", "TumorPlan", "apply_tumors", "plan_tumor", "synthesize", "synthesize_case"]
 
@@ -81,22 +80,59 @@ def _check_inputs(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> None
 FOLD_MIN_DET = 0.1  # smallest slope of r -> r + u_r(r) along a ray allowed near a tumor
 
 
-def fold_free_scale(ur: np.ndarray, direction: np.ndarray, h_mm: tuple[float, float, float],
-                    near: np.ndarray) -> float:
+def fold_free_scale(ur: np.ndarray, axes: tuple[np.ndarray, np.ndarray, np.ndarray], r: np.ndarray,
+                    h_mm: tuple[float, float, float], near: np.ndarray) -> float:
     """Factor (<= 1) for a radial displacement ``ur`` so that ``r -> r + s ur`` keeps rising along
     every ray near the tumor (derivative > FOLD_MIN_DET): the tumor stays star-shaped, no holes.
 
-    Only fields with steep inward slopes are scaled (strong sigma_e on a small grid step);
-    deterministic, so replays agree.
+    ``ur`` lives on the grid of 1-D mm offsets ``axes`` (step ``h_mm``), ``r`` is the distance
+    from the centre there. The slope along a ray is ``grad(ur) . x / r``, with the gradient of
+    ``np.gradient`` (central differences, one-sided at the ends), the factor ``x_k / r`` folded in
+    axis by axis. Only fields with steep inward slopes are scaled (strong sigma_e on a small grid
+    step); deterministic, so replays agree.
     """
-    if min(ur.shape) < 2 or not near.any():
+    if min(ur.shape) < 2:
         return 1.0
-    g = np.gradient(ur, *h_mm)
-    slope = g[0] * direction[0] + g[1] * direction[1] + g[2] * direction[2]
-    worst = float(-slope[near].min())
+    acc = np.empty_like(ur)
+    tmp = np.empty_like(ur)
+    for k in range(3):
+        n = ur.shape[k]
+        x = np.asarray(axes[k], dtype=np.float32)
+        shape = [1, 1, 1]
+        shape[k] = n
+        w = np.empty(n, dtype=np.float32)
+        w[1:-1] = x[1:-1] / np.float32(2.0 * h_mm[k])
+        w[0] = x[0] / np.float32(h_mm[k])
+        w[-1] = x[-1] / np.float32(h_mm[k])
+
+        def sl(a: int, b: int | None, k: int = k) -> tuple[slice, ...]:
+            return (slice(None),) * k + (slice(a, b),)
+
+        dst = acc if k == 0 else tmp
+        np.subtract(ur[sl(2, None)], ur[sl(0, -2)], out=dst[sl(1, -1)])
+        np.subtract(ur[sl(1, 2)], ur[sl(0, 1)], out=dst[sl(0, 1)])
+        np.subtract(ur[sl(n - 1, n)], ur[sl(n - 2, n - 1)], out=dst[sl(n - 1, n)])
+        dst *= w.reshape(shape)
+        if k:
+            acc += tmp
+    acc /= r
+    worst = -float(np.min(acc, where=near, initial=np.inf))
     if worst <= 1.0 - FOLD_MIN_DET:
         return 1.0
     return (1.0 - FOLD_MIN_DET) / worst
+
+
+def _quadratic_form(m: np.ndarray, x0: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """``x^T m x`` on the grid of 1-D offsets (x0 x x1 x x2), in three passes over the grid."""
+    m = np.asarray(m, dtype=np.float64)
+    a0 = x0[:, None]
+    b1 = x1[None, :]
+    p = np.float32(m[0, 0]) * a0 * a0 + np.float32(m[1, 1]) * b1 * b1 + np.float32(2 * m[0, 1]) * a0 * b1
+    lin = np.float32(2 * m[0, 2]) * a0 + np.float32(2 * m[1, 2]) * b1
+    out = np.add(lin[:, :, None], np.float32(m[2, 2]) * x2)
+    out *= x2
+    out += p[:, :, None]
+    return out
 
 
 def _push_reach(t: TumorParams, min_spacing_mm: float) -> float:
@@ -107,15 +143,10 @@ def _push_reach(t: TumorParams, min_spacing_mm: float) -> float:
 
 
 def _cell_min(g: np.ndarray) -> np.ndarray:
-    """Minimum over the 8 corners of every cell of a node grid."""
-    n0, n1, n2 = g.shape
-    out = np.minimum(g[:-1, :-1, :-1], g[1:, :-1, :-1])
-    for b0 in (0, 1):
-        for b1 in (0, 1):
-            for b2 in (0, 1):
-                if b1 or b2:
-                    np.minimum(out, g[b0:n0 - 1 + b0, b1:n1 - 1 + b1, b2:n2 - 1 + b2], out=out)
-    return out
+    """Minimum over the 8 corners of every cell of a node grid (one pass per axis)."""
+    m = np.minimum(g[:-1], g[1:])
+    m = np.minimum(m[:, :-1], m[:, 1:])
+    return np.minimum(m[:, :, :-1], m[:, :, 1:])
 
 
 def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPlan | None:
@@ -148,35 +179,62 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     n_nodes = np.maximum(np.ceil((hi - 1 - lo) / step).astype(int) + 1, 2)
     diag_mm = float(np.sqrt(((step * s) ** 2).sum()))
     node_off = tuple(((lo[k] + step[k] * np.arange(n_nodes[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
-    pts = np.empty((3, *n_nodes), dtype=np.float32)
-    pts[0] = node_off[0][:, None, None]
-    pts[1] = node_off[1][None, :, None]
-    pts[2] = node_off[2][None, None, :]
+    x0, x1, x2 = node_off
+    r = ((x0 * x0)[:, None] + (x1 * x1)[None, :])[:, :, None] + x2 * x2
+    np.sqrt(r, out=r)
+    np.maximum(r, np.float32(1e-3), out=r)
+    # the ellipsoid in the rotated frame: rho0^2 = x^T A x, |grad|^2 / 4 = x^T B x (undeformed x)
+    inv2 = 1.0 / a**2
+    qa = (rot * inv2) @ rot.T
+    qb = (rot * inv2**2) @ rot.T
+    rho = _quadratic_form(qa, x0, x1, x2)
+    np.sqrt(rho, out=rho)
+    sq = _quadratic_form(qb, x0, x1, x2)
+    np.maximum(sq, np.float32(1e-12), out=sq)
+    np.sqrt(sq, out=sq)
+    kd = rho / sq  # rho0 / |grad rho0^2 / 2|: the first-order distance per unit of rho
     if deform is not None:
-        u = deform.field_on_axes(node_off)  # type: ignore[arg-type]
         # keep the radial part of the displacement: it carries the change of shape (a surface
         # point sliding along the surface changes nothing), and along each ray from the centre
-        # it stays one-to-one, so it cannot punch holes into the tumor
-        r = np.sqrt(pts[0] ** 2 + pts[1] ** 2 + pts[2] ** 2)
-        np.maximum(r, np.float32(1e-3), out=r)
-        ur = (u[0] * pts[0] + u[1] * pts[1] + u[2] * pts[2]) / r
-        near = (r > 0.3 * a.min()) & (r < 1.5 * a.max() + 2 * diag_mm)
-        ur *= np.float32(fold_free_scale(ur, pts / r, tuple(float(v) for v in step * s), near))  # type: ignore[arg-type]
-        np.maximum(ur, np.float32(-0.8) * r, out=ur)  # never through the centre
-        pts *= 1 + ur / r
+        # it stays one-to-one, so it cannot punch holes into the tumor. A point x moves to
+        # f x with f = 1 + u_r / r, and rho scales by f (the distance (rho - 1) kd).
+        ur = deform.radial_on_axes(node_off)
+        ur /= r
+        near = r > np.float32(0.3 * a.min())
+        near &= r < np.float32(1.5 * a.max() + 2 * diag_mm)
+        scale = fold_free_scale(ur, node_off, r, tuple(float(v) for v in step * s), near)  # type: ignore[arg-type]
+        if scale != 1.0:
+            ur *= np.float32(scale)
+        ur /= r
+        np.maximum(ur, np.float32(-0.8), out=ur)  # never through the centre
+        ur += np.float32(1.0)
+        rho *= ur
+    dg = rho - np.float32(1.0)
+    dg *= kd
+    dg[rho < 1e-3] = -float(a.min())  # the centre itself: d -> -a along every direction
     iso = float(s.max() - s.min()) <= 1e-6 * float(s.max())
-    d_c, _, pv_c = signed_distance(pts.reshape(3, -1), rot, tuple(a), None if iso else tuple(s))  # type: ignore[arg-type]
-    dg = d_c.reshape(*n_nodes)
-    diag = float(np.sqrt(((step * s) ** 2).sum()))
+    pv_c = None
+    if not iso:
+        # variance of the voxel extent along the normal g = A x (its direction does not depend
+        # on f): sum_k w_k g_k^2 / |g|^2, with |g|^2 = x^T B x
+        pv_c = np.zeros(tuple(int(v) for v in n_nodes), dtype=np.float32)
+        for k in range(3):
+            gk = math.sqrt(float(s[k]) ** 2 / 12.0) * qa[k]
+            comp = ((np.float32(gk[0]) * x0)[:, None] + (np.float32(gk[1]) * x1)[None, :])[:, :, None] \
+                + np.float32(gk[2]) * x2
+            comp *= comp
+            pv_c += comp
+        pv_c /= sq
+        pv_c /= sq
     cmin = _cell_min(dg)
-    rel = cmin < need + 0.6 * diag  # d is ~1-Lipschitz; a nearest corner is within diag/2
+    rel = cmin < need + 0.6 * diag_mm  # d is ~1-Lipschitz; a nearest corner is within diag/2
     if not rel.any():
         return None
     mlo, mhi = _cell_range(rel)
     flo = [int(lo[k] + step[k] * mlo[k]) for k in range(3)]
     fhi = [int(min(lo[k] + step[k] * mhi[k] + 1, hi[k])) for k in range(3)]
     box = (slice(flo[0], fhi[0]), slice(flo[1], fhi[1]), slice(flo[2], fhi[2]))
-    core = cmin < reach_out + 0.6 * diag
+    core = cmin < reach_out + 0.6 * diag_mm
     if core.any() and need > reach_out:
         ilo, ihi = _cell_range(core)
         inner = tuple(slice(int(step[k] * (ilo[k] - mlo[k])),
@@ -189,7 +247,7 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     d = upsample_linear(dg[sub], steps, out_shape)
     pv_var: np.ndarray | float = float(s[0] ** 2 / 12)
     if pv_c is not None:
-        pv_var = upsample_linear(pv_c.reshape(*n_nodes)[sub], steps, out_shape)
+        pv_var = upsample_linear(pv_c[sub], steps, out_shape)
     offsets = tuple(((np.arange(flo[k], fhi[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
     reach = base + bound + reach_out + smax
     return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
@@ -199,7 +257,7 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
 def _cell_range(rel: np.ndarray) -> tuple[list[int], list[int]]:
     """First cell and last node index (inclusive) along each axis of the marked cells."""
     mlo, mhi = [], []
-    p12 = rel.any(axis=0)  # (n1, n2)
+    p12: np.ndarray = np.asarray(rel.any(axis=0))  # (n1, n2)
     for hit in (np.flatnonzero(rel.any(axis=(1, 2))), np.flatnonzero(p12.any(axis=1)),
                 np.flatnonzero(p12.any(axis=0))):
         mlo.append(int(hit[0]))
@@ -207,17 +265,17 @@ def _cell_range(rel: np.ndarray) -> tuple[list[int], list[int]]:
     return mlo, mhi
 
 
-def _store(view: np.ndarray, values: np.ndarray, idx: tuple[np.ndarray, ...] | None = None) -> None:
-    """Write float values into a (view of the) CT, rounding and clipping for integer types."""
+def _store(view: np.ndarray, values: np.ndarray) -> None:
+    """Write float values into a (view of the) CT, rounding and clipping for integer types.
+
+    ``values`` is used as scratch space.
+    """
     if view.dtype.kind in "iu":
         info = np.iinfo(view.dtype)
-        v = np.rint(values)
-        np.clip(v, info.min, info.max, out=v)
-        values = v
-    if idx is None:
-        view[...] = values
+        np.clip(values, info.min, info.max, out=values)
+        np.rint(values, out=view, casting="unsafe")  # rounded in float, then converted exactly
     else:
-        view[idx] = values
+        view[...] = values
 
 
 def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
@@ -277,42 +335,38 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
     view[...] = box_vals
 
 
-def _edge(d: np.ndarray, edge_blur_mm: float, pv_var: np.ndarray | float) -> np.ndarray:
-    """The soft mask t'' = Phi(-d / sigma) (logistic approximation, error < 2e-4); hard if sigma_c = 0."""
-    if edge_blur_mm <= 0:
-        return (d <= 0).astype(np.float32)
-    return soft_mask(d, edge_blur_mm, pv_var)
-
-
 def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
            params: CaseParams) -> None:
-    """Texture, soft edge and capsule blended into the CT inside the liver; label 2 inside."""
+    """Texture, soft edge and capsule blended into the CT inside the liver; label 2 inside.
+
+    With the texture ``E = mu_t + sigma_p F`` (plus the capsule rim), the host ``x`` and its
+    parenchyma mean ``mu``, the tumor target is ``E + clip(x - mu, +-lim)`` (the host's own noise
+    kept), and the voxel becomes ``x + t'' (target - x)``.
+    """
     inner = plan.inner
     box = plan.tumor_box
     lb = liver[box]
     d = plan.d[inner]
     pv = plan.pv_var[inner] if isinstance(plan.pv_var, np.ndarray) else plan.pv_var
-    tm = _edge(d, t.edge_blur_mm, pv)
-    tm *= lb
     view = out[box]
     cur = view.astype(np.float32)
     offsets = tuple(o[sl] for o, sl in zip(plan.offsets, inner, strict=True))
-    field = texture_field(t, offsets, plan.reach_mm)  # type: ignore[arg-type]
-    field *= np.float32(t.texture_std_hu)
-    field += np.float32(t.tumor_mean_hu)
-    mu = np.float32(params.parenchyma_hu)
-    lim = np.float32(RESIDUAL_CLIP * params.noise_hu)
-    resid = cur - mu
-    np.clip(resid, -lim, lim, out=resid)
+    field = scaled_texture(t, offsets, float(np.float32(t.texture_std_hu)))  # type: ignore[arg-type]
+    mu = float(np.float32(params.parenchyma_hu))
+    field += np.float32(float(np.float32(t.tumor_mean_hu)) - mu)  # E - mu
     # capsule: inside the tumor, the texture gives way to a thin bright rim
     if t.capsule_hu != 0:
         g = capsule_profile(d, t.capsule_width_mm)
-        rim = np.float32(params.parenchyma_hu + t.capsule_hu) - field
+        rim = np.subtract(np.float32(float(np.float32(params.parenchyma_hu + t.capsule_hu)) - mu), field)
         rim *= g
         field += rim
-    # tumor target (texture + host noise) minus current value, weighted by the soft mask
-    field += resid
-    field -= cur
+    # host noise kept: target - x = (E - mu) + (clip(x, mu - lim, mu + lim) - x)
+    lim = float(np.float32(RESIDUAL_CLIP * params.noise_hu))
+    kept = np.clip(cur, np.float32(mu - lim), np.float32(mu + lim))
+    kept -= cur
+    field += kept
+    tm = soft_mask(d, t.edge_blur_mm, pv)
+    tm *= lb
     field *= tm
     field += cur
     _store(view, field)
