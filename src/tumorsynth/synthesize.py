@@ -322,6 +322,22 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
     np.clip(s0, 0, n0 - 1, out=s0)
     np.clip(s1, 0, n1 - 1, out=s1)
     np.clip(s2, 0, n2 - 1, out=s2)
+    if out.flags.c_contiguous and liver.flags.c_contiguous and out.shape == liver.shape:
+        # flat indices into the whole CT: no copy of the box, gather and scatter in place
+        _, big1, big2 = out.shape
+        off = (plan.box[0].start * big1 + plan.box[1].start) * big2 + plan.box[2].start
+        src = (s0 * big1 + s1) * big2 + s2
+        src += off
+        dst = (i0 * big1 + i1) * big2 + i2
+        dst += off
+        keep = src != dst
+        keep &= liver.reshape(-1)[src]  # take tissue from inside the liver only
+        if not keep.any():
+            return
+        flat_out = out.reshape(-1)
+        moved = flat_out[src[keep]]  # read all sources before writing any
+        flat_out[dst[keep]] = moved
+        return
     src = (s0 * n1 + s1) * n2 + s2
     keep = src != flat
     keep &= np.ascontiguousarray(lb).reshape(-1)[src]  # take tissue from inside the liver only
