@@ -78,7 +78,8 @@ def deformation_nodes(t: TumorParams, reach_mm: float) -> Deformation | None:
     sigma = float(t.deform_sigma_mm)
     if sigma <= 0:
         return None
-    step = 1.25 * float(np.mean(t.semi_axes_mm))  # about three control points across the tumor
+    a0, a1, a2 = (float(v) for v in t.semi_axes_mm)
+    step = 1.25 * ((a0 + a1 + a2) / 3)  # about three control points across the tumor
     half = int(math.ceil(reach_mm / step)) + 1  # cubic interpolation reads one node beyond
     n = 2 * half + 1
     g = np.random.default_rng(t.deform_seed)

@@ -93,28 +93,26 @@ def fold_free_scale(ur: np.ndarray, axes: tuple[np.ndarray, np.ndarray, np.ndarr
     """
     if min(ur.shape) < 2:
         return 1.0
+    w = [np.asarray(x, dtype=np.float32) * np.float32(0.5 / h) for x, h in zip(axes, h_mm, strict=True)]
+    for wk in w:  # one-sided differences at the ends: twice the weight of a central one
+        wk[0] *= 2
+        wk[-1] *= 2
     acc = np.empty_like(ur)
+    np.subtract(ur[2:], ur[:-2], out=acc[1:-1])
+    np.subtract(ur[1], ur[0], out=acc[0])
+    np.subtract(ur[-1], ur[-2], out=acc[-1])
+    acc *= w[0][:, None, None]
     tmp = np.empty_like(ur)
-    for k in range(3):
-        n = ur.shape[k]
-        x = np.asarray(axes[k], dtype=np.float32)
-        shape = [1, 1, 1]
-        shape[k] = n
-        w = np.empty(n, dtype=np.float32)
-        w[1:-1] = x[1:-1] / np.float32(2.0 * h_mm[k])
-        w[0] = x[0] / np.float32(h_mm[k])
-        w[-1] = x[-1] / np.float32(h_mm[k])
-
-        def sl(a: int, b: int | None, k: int = k) -> tuple[slice, ...]:
-            return (slice(None),) * k + (slice(a, b),)
-
-        dst = acc if k == 0 else tmp
-        np.subtract(ur[sl(2, None)], ur[sl(0, -2)], out=dst[sl(1, -1)])
-        np.subtract(ur[sl(1, 2)], ur[sl(0, 1)], out=dst[sl(0, 1)])
-        np.subtract(ur[sl(n - 1, n)], ur[sl(n - 2, n - 1)], out=dst[sl(n - 1, n)])
-        dst *= w.reshape(shape)
-        if k:
-            acc += tmp
+    np.subtract(ur[:, 2:], ur[:, :-2], out=tmp[:, 1:-1])
+    np.subtract(ur[:, 1], ur[:, 0], out=tmp[:, 0])
+    np.subtract(ur[:, -1], ur[:, -2], out=tmp[:, -1])
+    tmp *= w[1][None, :, None]
+    acc += tmp
+    np.subtract(ur[:, :, 2:], ur[:, :, :-2], out=tmp[:, :, 1:-1])
+    np.subtract(ur[:, :, 1], ur[:, :, 0], out=tmp[:, :, 0])
+    np.subtract(ur[:, :, -1], ur[:, :, -2], out=tmp[:, :, -1])
+    tmp *= w[2]
+    acc += tmp
     acc /= r
     worst = -float(np.min(acc, where=near, initial=np.inf))
     if worst <= 1.0 - FOLD_MIN_DET:
