@@ -155,6 +155,9 @@ def apply_separable_batch(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray,
     return np.ascontiguousarray(t.transpose(0, 3, 2, 1))
 
 
+LERP_MATMUL_MAX = 4_000_000  # multiply-adds below which an axis is upsampled by one matrix product
+
+
 def upsample_linear(grid: np.ndarray, steps: tuple[int, int, int], out_shape: tuple[int, int, int]) -> np.ndarray:
     """Linear interpolation of a node grid (nodes every ``steps[k]`` voxels, node 0 at voxel 0).
 
@@ -169,6 +172,25 @@ def upsample_linear(grid: np.ndarray, steps: tuple[int, int, int], out_shape: tu
             out = out[(slice(None),) * axis + (slice(0, n),)]
             continue
         m = out.shape[axis]
+        out_size = out.size // m * n
+        if axis == 2 or m * out_size <= LERP_MATMUL_MAX:
+            # one small matrix product (exact lerp weights), every write contiguous: for the last
+            # axis always, for the others while the product is cheap
+            pos = np.arange(n) / k
+            i0 = np.minimum(np.floor(pos).astype(np.intp), m - 2)
+            w = pos - i0
+            lin = np.zeros((n, m), dtype=np.float32)
+            rows = np.arange(n)
+            lin[rows, i0] = 1.0 - w
+            lin[rows, i0 + 1] = w
+            if axis == 2:
+                a0, a1 = out.shape[0], out.shape[1]
+                out = (out.reshape(a0 * a1, m) @ lin.T).reshape(a0, a1, n)
+            elif axis == 1:
+                out = np.matmul(lin, out)
+            else:
+                out = (lin @ out.reshape(m, -1)).reshape(n, *out.shape[1:])
+            continue
         pre = (slice(None),) * axis
         res_shape = list(out.shape)
         res_shape[axis] = n
