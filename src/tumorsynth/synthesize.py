@@ -468,9 +468,10 @@ class Synthesizer:
             self._out = np.array(self.ct, order="K", copy=True)
             self._label = self.liver.astype(np.uint8, order="K")
         else:
+            liver_u8 = self.liver.view(np.uint8)  # 0/1 bytes: a plain copy, no bool -> uint8 cast
             for box in self._dirty:
                 self._out[box] = self.ct[box]
-                self._label[box] = self.liver[box]
+                self._label[box] = liver_u8[box]
         self._dirty = []
         self._dirty = apply_tumors(self._out, self._label, self.liver, params)
         if copy:
