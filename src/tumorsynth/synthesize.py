@@ -156,7 +156,6 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     interpolated linearly to its voxels. So the cost follows the tumor, not a worst-case box.
     """
     s = np.asarray(params.spacing_mm, dtype=np.float64)
-    shape = np.asarray(liver.shape)
     c = np.asarray(t.centre_vox, dtype=np.float64)
     a = np.asarray(t.semi_axes_mm, dtype=np.float64)
     rot = quaternion_matrix(t.rotation)
@@ -169,13 +168,18 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     bound = deform.bound_mm if deform is not None else np.zeros(3)
     base = np.sqrt((rot**2) @ (a**2))  # half extents of the rotated ellipsoid per axis
     half = base + bound + need + smax
-    step = np.maximum(1, np.rint(np.clip(a.min() / 4.0, 1.0, 3.0) / s)).astype(int)
-    lo = np.maximum(np.floor(c - half / s), 0).astype(int)
-    hi = np.minimum(np.ceil(c + half / s) + 1, shape).astype(int)
-    if np.any(hi <= lo):
+    # integer grid geometry in plain Python (the same IEEE operations as numpy, fewer calls)
+    sl = [float(v) for v in s]
+    cl = [float(v) for v in c]
+    hl = [float(v) for v in half]
+    g_mm = min(max(float(a.min()) / 4.0, 1.0), 3.0)
+    step = [max(1, round(g_mm / sk)) for sk in sl]
+    lo = [max(math.floor(ck - hk / sk), 0) for ck, hk, sk in zip(cl, hl, sl, strict=True)]
+    hi = [min(math.ceil(ck + hk / sk) + 1, int(nk)) for ck, hk, sk, nk in zip(cl, hl, sl, liver.shape, strict=True)]
+    if any(h <= lw for h, lw in zip(hi, lo, strict=True)):
         return None
-    n_nodes = np.maximum(np.ceil((hi - 1 - lo) / step).astype(int) + 1, 2)
-    diag_mm = float(np.sqrt(((step * s) ** 2).sum()))
+    n_nodes = [max(math.ceil((h - 1 - lw) / st) + 1, 2) for h, lw, st in zip(hi, lo, step, strict=True)]
+    diag_mm = math.sqrt(sum((st * sk) * (st * sk) for st, sk in zip(step, sl, strict=True)))
     node_off = tuple(((lo[k] + step[k] * np.arange(n_nodes[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
     x0, x1, x2 = node_off
     r = ((x0 * x0)[:, None] + (x1 * x1)[None, :])[:, :, None] + x2 * x2
@@ -200,7 +204,7 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
         ur /= r
         near = r > np.float32(0.3 * a.min())
         near &= r < np.float32(1.5 * a.max() + 2 * diag_mm)
-        scale = fold_free_scale(ur, node_off, r, tuple(float(v) for v in step * s), near)  # type: ignore[arg-type]
+        scale = fold_free_scale(ur, node_off, r, tuple(st * sk for st, sk in zip(step, sl, strict=True)), near)  # type: ignore[arg-type]
         if scale != 1.0:
             ur *= np.float32(scale)
         ur /= r
