@@ -70,14 +70,14 @@ def hashed_normals(seed: int, k0: np.ndarray, k1: np.ndarray, k2: np.ndarray) ->
         True
     """
     key = np.uint64(_mix_int(seed % (1 << 64) + int(_GOLD)))
-    with np.errstate(over="ignore"):
-        a0, a1, a2 = (np.asarray(k).astype(np.int64).astype(np.uint64) * ax for k, ax in zip((k0, k1, k2), _AXES, strict=True))
-        h = (a0[:, None] + a1[None, :])[:, :, None] + a2
-        h ^= key
-        tmp = np.empty_like(h)
-        _mix_inplace(h, tmp)
-        h2 = h + _GOLD
-        _mix_inplace(h2, tmp)
+    # wrapping uint64 array arithmetic (array integer ops raise no overflow warnings)
+    a0, a1, a2 = (np.asarray(k).astype(np.int64).astype(np.uint64) * ax for k, ax in zip((k0, k1, k2), _AXES, strict=True))
+    h = (a0[:, None] + a1[None, :])[:, :, None] + a2
+    h ^= key
+    tmp = np.empty_like(h)
+    _mix_inplace(h, tmp)
+    h2 = h + _GOLD
+    _mix_inplace(h2, tmp)
     h >>= np.uint64(40)
     u1 = h.astype(np.int32).astype(np.float32)  # < 2**24 after the shift: exact, and faster than from uint64
     u1 += np.float32(0.5)
