@@ -194,3 +194,13 @@ def test_no_holes_in_strongly_deformed_tumors(phantom, prepared):
         tumor = lab == 2
         holes = ndimage.binary_fill_holes(tumor) & ~tumor & phantom.liver
         assert holes.sum() == 0
+
+
+def test_switching_edge_mass_capsule_off_keeps_the_shape(phantom, prepared):
+    for seed in range(4):
+        kw = dict(rng=seed, count=1, capsule_probability=1.0)
+        full = ts.sample_params(prepared, "large", **kw)
+        bare = ts.sample_params(prepared, "large", edge_blur=False, mass_effect_on=False, capsule=False, **kw)
+        _, lab_full = _synth(phantom, full)
+        _, lab_bare = _synth(phantom, bare)
+        assert np.array_equal(lab_full, lab_bare)

@@ -164,7 +164,9 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     rim = 1.0 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
     reach_out = max(edge, rim)
     need = max(reach_out, _push_reach(t, float(s.min())))
-    deform = deformation_nodes(t, float(a.max() + NODE_CLIP * OVERSHOOT * t.deform_sigma_mm + need + 2 * smax))
+    # the control-point grid depends on the shape alone (not on edge blur, capsule or mass
+    # effect), so switching those steps off leaves the deformed shape exactly as it was
+    deform = deformation_nodes(t, float(a.max() + NODE_CLIP * OVERSHOOT * t.deform_sigma_mm + 2 * smax + 2.0))
     bound = deform.bound_mm if deform is not None else np.zeros(3)
     base = np.sqrt((rot**2) @ (a**2))  # half extents of the rotated ellipsoid per axis
     half = base + bound + need + smax
@@ -174,9 +176,13 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     hl = [float(v) for v in half]
     g_mm = min(max(float(a.min()) / 4.0, 1.0), 3.0)
     step = [max(1, round(g_mm / sk)) for sk in sl]
-    lo = [max(math.floor(ck - hk / sk), 0) for ck, hk, sk in zip(cl, hl, sl, strict=True)]
+    # coarse nodes sit at floor(centre) + multiples of the step (any box gives the same nodes)
+    lo = []
+    for ck, hk, sk, st in zip(cl, hl, sl, step, strict=True):
+        anchor = math.floor(ck)
+        lo.append(anchor - st * math.ceil((anchor - max(math.floor(ck - hk / sk), 0)) / st))
     hi = [min(math.ceil(ck + hk / sk) + 1, int(nk)) for ck, hk, sk, nk in zip(cl, hl, sl, liver.shape, strict=True)]
-    if any(h <= lw for h, lw in zip(hi, lo, strict=True)):
+    if any(h <= max(lw, 0) for h, lw in zip(hi, lo, strict=True)):
         return None
     n_nodes = [max(math.ceil((h - 1 - lw) / st) + 1, 2) for h, lw, st in zip(hi, lo, step, strict=True)]
     diag_mm = math.sqrt(sum((st * sk) * (st * sk) for st, sk in zip(step, sl, strict=True)))
@@ -202,8 +208,11 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
         # f x with f = 1 + u_r / r, and rho scales by f (the distance (rho - 1) kd).
         ur = deform.radial_on_axes(node_off)
         ur /= r
-        near = r > np.float32(0.3 * a.min())
-        near &= r < np.float32(1.5 * a.max() + 2 * diag_mm)
+        near = r > np.float32(0.3 * a.min())  # around the tumor, inside any box it gets
+        ext = base + bound
+        for k, o in enumerate(node_off):
+            inside = np.abs(o) <= np.float32(ext[k])
+            near &= inside.reshape([-1 if j == k else 1 for j in range(3)])
         scale = fold_free_scale(ur, node_off, r, tuple(st * sk for st, sk in zip(step, sl, strict=True)), near)  # type: ignore[arg-type]
         if scale != 1.0:
             ur *= np.float32(scale)
@@ -233,23 +242,29 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     if not rel.any():
         return None
     mlo, mhi = _cell_range(rel)
-    flo = [int(lo[k] + step[k] * mlo[k]) for k in range(3)]
+    start = [int(lo[k] + step[k] * mlo[k]) for k in range(3)]  # may lie before the CT (< 0)
+    skip = [max(0, -v) for v in start]
+    flo = [start[k] + skip[k] for k in range(3)]
     fhi = [int(min(lo[k] + step[k] * mhi[k] + 1, hi[k])) for k in range(3)]
+    if any(fhi[k] <= flo[k] for k in range(3)):
+        return None
     box = (slice(flo[0], fhi[0]), slice(flo[1], fhi[1]), slice(flo[2], fhi[2]))
     core = cmin < reach_out + 0.6 * diag_mm
     if core.any() and need > reach_out:
         ilo, ihi = _cell_range(core)
-        inner = tuple(slice(int(step[k] * (ilo[k] - mlo[k])),
-                            int(min(step[k] * (ihi[k] - mlo[k]) + 1, fhi[k] - flo[k]))) for k in range(3))
+        inner = tuple(slice(max(int(step[k] * (ilo[k] - mlo[k])) - skip[k], 0),
+                            max(int(min(step[k] * (ihi[k] - mlo[k]) + 1 - skip[k], fhi[k] - flo[k])), 1))
+                      for k in range(3))
     else:
         inner = tuple(slice(0, fhi[k] - flo[k]) for k in range(3))
     sub = (slice(mlo[0], mhi[0] + 1), slice(mlo[1], mhi[1] + 1), slice(mlo[2], mhi[2] + 1))
-    out_shape = (fhi[0] - flo[0], fhi[1] - flo[1], fhi[2] - flo[2])
+    full_shape = (fhi[0] - start[0], fhi[1] - start[1], fhi[2] - start[2])
     steps = (int(step[0]), int(step[1]), int(step[2]))
-    d = upsample_linear(dg[sub], steps, out_shape)
+    crop = (slice(skip[0], None), slice(skip[1], None), slice(skip[2], None))
+    d = np.ascontiguousarray(upsample_linear(dg[sub], steps, full_shape)[crop])
     pv_var: np.ndarray | float = float(s[0] ** 2 / 12)
     if pv_c is not None:
-        pv_var = upsample_linear(pv_c[sub], steps, out_shape)
+        pv_var = upsample_linear(pv_c[sub], steps, full_shape)[crop]
     offsets = tuple(((np.arange(flo[k], fhi[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
     reach = base + bound + reach_out + smax
     return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
