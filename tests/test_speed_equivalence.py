@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tumorsynth.interp import apply_separable, cubic_matrix, gaussian_matrix, upsample_linear
+from tumorsynth.plan import _cell_min, fold_free_scale
 from tumorsynth.shape import quaternion_matrix
-from tumorsynth.synthesize import _cell_min, fold_free_scale
 
 
 def _upsample_reference(grid, steps, out_shape):
