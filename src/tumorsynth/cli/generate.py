@@ -138,7 +138,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from tumorsynth.pipeline import run_batch
+    from tumorsynth.batch import run_batch
 
     knobs = _knobs(args)
     bar = _progress()
