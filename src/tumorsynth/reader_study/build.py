@@ -16,13 +16,10 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import logging
 import os
 import platform
-import re
 import secrets
 import shutil
 import sys
@@ -35,8 +32,22 @@ from typing import Any
 
 import numpy as np
 
-from tumorsynth.errors import InputError, OptionError, OutputExistsError, TumorsynthError
+from tumorsynth.errors import InputError, OptionError, OutputExistsError
 from tumorsynth.reader_study import store
+from tumorsynth.reader_study.blinding import FIXED_MTIME as FIXED_MTIME  # re-exported
+from tumorsynth.reader_study.blinding import _crop_box, to_ras, write_blinded_nifti
+from tumorsynth.reader_study.blinding import blinded_affine as blinded_affine  # re-exported
+from tumorsynth.reader_study.inputs import _NIFTI_RE as _NIFTI_RE  # re-exported
+from tumorsynth.reader_study.inputs import (
+    CaseInput,
+    _Entry,
+    _load_given,
+    _load_real,
+    _load_synthesized,
+    _select,
+    find_cases,
+)
+from tumorsynth.reader_study.inputs import _read_case_list as _read_case_list  # re-exported
 from tumorsynth.reader_study.layout import FORMAT_NAME, FORMAT_VERSION, StudyPaths
 
 __all__ = [
@@ -58,25 +69,6 @@ DEFAULT_WINDOWS: tuple[dict[str, Any], ...] = (
     {"name": "Bone", "width": 1800, "level": 400},
 )
 
-# Every blinded file gets this modification time, so that file times reveal no build order.
-FIXED_MTIME = 946684800.0  # 2000-01-01T00:00:00Z
-
-_NIFTI_RE = re.compile(r"\.nii(\.gz)?$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class CaseInput:
-    """One input case: a CT and, where there is one, its label map or liver mask.
-
-    ``liver_label`` and ``tumor_label`` are the mask values of liver and tumor where the
-    dataset layout defines them (BTCV liver 6, LiTS tumor 2, ...); None means "ask the option".
-    """
-
-    ct: Path
-    label: Path | None = None
-    liver_label: tuple[int, ...] | None = None
-    tumor_label: int | None = None
-
 
 @dataclass
 class BuildResult:
@@ -92,140 +84,7 @@ class BuildResult:
 
 
 # ------------------------------------------------------------------------------------------
-# Finding the input cases
-
-
-def _read_case_list(list_file: Path, kind: str) -> list[CaseInput]:
-    """Read a list file: one case per line, ``ct[,label]`` (comma, tab or spaces)."""
-    try:
-        text = list_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{list_file}: cannot read {kind} case list ({exc})") from None
-    delim = "\t" if "\t" in text else ","
-    cases = []
-    for lineno, row in enumerate(csv.reader(text.splitlines(), delimiter=delim), start=1):
-        cells = [c.strip() for c in row if c.strip()]
-        if len(cells) == 1 and delim == "," and " " in cells[0]:
-            cells = cells[0].split()
-        if not cells or cells[0].startswith("#"):
-            continue
-        if lineno == 1 and cells[0].lower() in ("ct", "image", "ct_path", "image_path"):
-            continue  # a header row
-        if len(cells) > 2:
-            raise InputError(
-                f"{list_file}:{lineno}: expected 'ct' or 'ct,label', found {len(cells)} fields"
-            )
-        paths = [Path(c) if Path(c).is_absolute() else list_file.parent / c for c in cells]
-        for p in paths:
-            if not p.is_file():
-                raise InputError(f"{list_file}:{lineno}: {p} not found; fix the path in the list")
-        cases.append(CaseInput(paths[0], paths[1] if len(paths) > 1 else None))
-    if not cases:
-        raise InputError(f"{list_file}: {kind} case list has no cases; add lines 'ct.nii.gz,label.nii.gz'")
-    return cases
-
-
-def find_cases(spec: str | os.PathLike[str], *, kind: str = "input") -> list[CaseInput]:
-    """Find the cases named by ``spec``.
-
-    ``spec`` is a folder in any layout :func:`tumorsynth.cases.discover_cases` knows (LiTS,
-    MSD, BTCV, TotalSegmentator, ``NAME`` + ``NAME_liver``/``_label``/``_seg``/``_mask``), a
-    CSV case list with columns ``image,mask`` (the same format as ``tumorsynth batch``), a
-    plain list file (one case per line, ``ct,label`` or ``ct<TAB>label``; paths relative to
-    the list file; ``#`` starts a comment), or a single NIfTI file.
-    """
-    from tumorsynth.cases import discover_cases
-
-    p = Path(spec)
-    if not p.exists():
-        raise InputError(f"{p}: {kind} cases not found; give a folder or a list file (ct,label per line)")
-    if p.is_dir():
-        return [CaseInput(c.image, c.mask, c.liver_label, c.tumor_label) for c in discover_cases(p)]
-    if _NIFTI_RE.search(p.name):
-        return [CaseInput(p)]
-    try:
-        first = p.read_text(encoding="utf-8-sig").lstrip().splitlines()[:1]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read {kind} case list ({exc})") from None
-    header = {h.strip().lower() for h in first[0].split(",")} if first else set()
-    if {"image", "mask"} <= header:
-        return [CaseInput(c.image, c.mask, c.liver_label, c.tumor_label) for c in discover_cases(p)]
-    return _read_case_list(p, kind)
-
-
-# ------------------------------------------------------------------------------------------
-# Blinding
-
-
-def to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Reorder and flip the axes of ``data`` to the closest RAS+ orientation; return the spacing."""
-    import nibabel as nib
-
-    from tumorsynth.io import spacing_from_affine
-
-    ornt = nib.orientations.io_orientation(affine)
-    out = nib.orientations.apply_orientation(data, ornt)
-    sp_in = spacing_from_affine(affine)
-    sp = [0.0, 0.0, 0.0]
-    for i in range(3):
-        sp[int(ornt[i, 0])] = sp_in[i]
-    return np.ascontiguousarray(out), (sp[0], sp[1], sp[2])
-
-
-def blinded_affine(shape: Sequence[int], spacing_mm: Sequence[float]) -> np.ndarray:
-    """A bare RAS affine: the spacing on the diagonal, the volume centre at the origin."""
-    aff = np.diag([float(s) for s in spacing_mm] + [1.0])
-    aff[:3, 3] = -np.asarray(spacing_mm, dtype=float) * (np.asarray(shape[:3], dtype=float) - 1) / 2
-    return aff
-
-
-def write_blinded_nifti(path: Path, data: np.ndarray, spacing_mm: Sequence[float], dtype: str) -> None:
-    """Write a NIfTI with a fresh header (no description, no intent, no aux file, no
-    extensions), a bare affine, gzip without name or time stamp, and a fixed file time."""
-    import nibabel as nib
-
-    from tumorsynth.io import write_bytes_atomic
-
-    target = np.dtype(dtype)
-    arr = np.asarray(data)
-    if target.kind in "iu" and arr.dtype != target:
-        info = np.iinfo(target)
-        arr = np.clip(np.rint(arr), info.min, info.max)
-    arr = arr.astype(target.newbyteorder("<"), copy=False)  # little endian, as the viewer reads it
-    aff = blinded_affine(arr.shape, spacing_mm)
-    img = nib.Nifti1Image(arr, aff)
-    img.set_data_dtype(target.newbyteorder("<"))
-    img.header.set_xyzt_units("mm", "sec")
-    img.header.set_slope_inter(1.0, 0.0)
-    img.set_qform(aff, code=1)
-    img.set_sform(aff, code=1)
-    payload = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
-    write_bytes_atomic(path, payload)
-    os.chmod(path, 0o644)
-    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
-
-
-def _crop_box(mask: np.ndarray, spacing_mm: Sequence[float], margin_mm: float) -> tuple[slice, ...]:
-    idx = np.nonzero(mask)
-    box = []
-    for d in range(3):
-        pad = int(np.ceil(margin_mm / spacing_mm[d]))
-        lo = max(0, int(idx[d].min()) - pad)
-        hi = min(mask.shape[d], int(idx[d].max()) + 1 + pad)
-        box.append(slice(lo, hi))
-    return tuple(box)
-
-
-# ------------------------------------------------------------------------------------------
 # Building
-
-
-@dataclass
-class _Entry:
-    truth: str
-    origin: str  # "real", "synthesized" or "given"
-    case: CaseInput
-    synth_seed: int | None = None
 
 
 def _versions() -> dict[str, str]:
@@ -238,80 +97,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[pkg] = "unknown"
     return out
-
-
-def _select(entries: list[_Entry], n: int | None, rng: np.random.Generator, what: str) -> list[_Entry]:
-    if n is None:
-        return entries
-    if n < 0 or n > len(entries):
-        raise OptionError(f"--n-{what} {n} is invalid; between 0 and {len(entries)} {what} cases are available")
-    keep = sorted(rng.choice(len(entries), size=n, replace=False).tolist())
-    return [entries[i] for i in keep]
-
-
-def _load_real(entry: _Entry, tumor_label: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from tumorsynth.io import check_ct_hu, load_nifti
-
-    case = entry.case
-    if tumor_label is None:
-        tumor_label = case.tumor_label if case.tumor_label is not None else 2
-    if case.label is None:
-        raise InputError(
-            f"{case.ct}: real tumor case has no label file; give 'ct,label' in a list file "
-            "(the label shows where the tumor is and is kept for the owner)"
-        )
-    ct = load_nifti(case.ct, what="CT")
-    lab = load_nifti(case.label, what="label")
-    if ct.shape != lab.shape:
-        raise InputError(f"{case.label}: label shape {lab.shape} differs from CT shape {ct.shape} ({case.ct})")
-    labels = np.rint(np.asarray(lab.data)).astype(np.int64)
-    tumor = labels == tumor_label
-    if not tumor.any():
-        raise InputError(
-            f"{case.label}: no tumor voxel (label {tumor_label}); a real case must contain a "
-            "tumor: drop it or set --real-tumor-label"
-        )
-    out = np.where(tumor, 2, np.where(labels != 0, 1, 0)).astype(np.uint8)
-    check_ct_hu(np.asarray(ct.data), labels != 0, source=case.ct)
-    return np.asarray(ct.data), out, ct.affine, labels != 0
-
-
-def _load_synthesized(
-    entry: _Entry, preset: str, liver_label: int | None, synthesize: Callable[..., Any]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    from tumorsynth.io import load_case
-
-    case = entry.case
-    if case.label is None:
-        raise InputError(
-            f"{case.ct}: healthy case has no liver mask; give 'ct,liver_mask' in a list file "
-            "or put NAME_liver.nii.gz beside it"
-        )
-    ct, liver = load_case(case.ct, case.label,
-                          liver_label=liver_label if liver_label is not None else case.liver_label)
-    try:
-        new_ct, label, params = synthesize(np.asarray(ct.data), liver, ct.spacing_mm, preset=preset,
-                                           rng=entry.synth_seed)
-    except TumorsynthError as exc:  # name the case: a study has many
-        raise type(exc)(f"{case.ct}: {exc}") from None
-    params_json = params.to_json() if hasattr(params, "to_json") else json.dumps(params)
-    return np.asarray(new_ct), np.asarray(label, dtype=np.uint8), ct.affine, liver, params_json
-
-
-def _load_given(entry: _Entry) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
-    from tumorsynth.io import check_ct_hu, load_nifti
-
-    case = entry.case
-    ct = load_nifti(case.ct, what="CT")
-    if case.label is None:
-        return np.asarray(ct.data), None, ct.affine, None
-    lab = load_nifti(case.label, what="label")
-    if lab.shape != ct.shape:
-        raise InputError(f"{case.label}: label shape {lab.shape} differs from CT shape {ct.shape} ({case.ct})")
-    labels = np.rint(np.asarray(lab.data)).astype(np.uint8)
-    if (labels != 0).any():
-        check_ct_hu(np.asarray(ct.data), labels != 0, source=case.ct)
-    return np.asarray(ct.data), labels, ct.affine, labels != 0
 
 
 def _prepare_output(out: Path, overwrite: bool) -> None:
