@@ -5,6 +5,7 @@ import pytest
 
 import tumorsynth as ts
 from tumorsynth.errors import InputError
+from tumorsynth.params import FORMAT_VERSION
 
 
 def test_json_round_trip_is_exact(prepared):
@@ -46,5 +47,5 @@ def test_tumor_record_validates_values():
 
 def test_params_json_is_plain_json(prepared):
     data = json.loads(ts.sample_params(prepared, "small", rng=0).to_json())
-    assert data["version"] == 1 and isinstance(data["tumors"], list)
+    assert data["version"] == FORMAT_VERSION == 2 and isinstance(data["tumors"], list)
     assert np.isfinite(data["parenchyma_hu"])

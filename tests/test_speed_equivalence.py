@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 
-from tumorsynth.interp import apply_separable, cubic_matrix, gaussian_matrix, upsample_linear
-from tumorsynth.plan import _cell_min, fold_free_scale
+from tumorsynth.interp import (
+    apply_separable,
+    apply_separable_stack,
+    cubic_matrix,
+    cubic_matrix_stack,
+    gaussian_matrix,
+    upsample_linear,
+)
+from tumorsynth.plan import _central_slopes, _flat_cell_min
 from tumorsynth.shape import quaternion_matrix
+from tumorsynth.texture import hashed_normals, hashed_normals_stack
 
 
 def _upsample_reference(grid, steps, out_shape):
@@ -47,27 +55,44 @@ def test_banded_separable_products_match_dense(n):
     np.testing.assert_allclose(apply_separable(grid, tuple(mats)), dense, atol=2e-5)
 
 
-def test_fold_scale_uses_np_gradient_slope():
+def test_central_slopes_match_np_gradient_inside_the_grid():
     rng = np.random.default_rng(1)
-    for _ in range(50):
-        shp = tuple(int(v) for v in rng.integers(2, 10, 3))
-        h = tuple(float(v) for v in rng.uniform(0.5, 3, 3))
-        axes = tuple(((np.arange(n) - rng.uniform(0, n)) * hh).astype(np.float32) for n, hh in zip(shp, h, strict=True))
-        x = np.stack(np.broadcast_arrays(axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]))
-        r = np.maximum(np.sqrt((x * x).sum(axis=0)), 1e-3).astype(np.float32)
-        ur = (rng.standard_normal(shp) * rng.uniform(0.1, 5)).astype(np.float32)
-        near = r > rng.uniform(0, 2)
-        g = np.gradient(ur.astype(np.float64), *h)
-        slope = (g[0] * x[0] + g[1] * x[1] + g[2] * x[2]) / r
-        worst = float(-slope[near].min()) if near.any() else -np.inf
-        expected = 1.0 if worst <= 0.9 else 0.9 / worst
-        assert fold_free_scale(ur, axes, r, h, near) == pytest.approx(expected, rel=1e-5)
+    for _ in range(30):
+        s = int(rng.integers(1, 4))
+        shp = tuple(int(v) for v in rng.integers(3, 10, 3))
+        ur = rng.standard_normal((s, *shp)).astype(np.float32)
+        w = [rng.standard_normal((s, n)).astype(np.float32) for n in shp]
+        got = _central_slopes(ur.reshape(s, shp[0], -1), w[0][:, :, None],
+                              np.repeat(w[1], shp[2], axis=1)[:, None], np.tile(w[2], (1, shp[1]))[:, None], shp[2])
+        got = got.reshape(s, *shp)[:, 1:-1, 1:-1, 1:-1]
+        for i in range(s):
+            g = np.gradient(ur[i].astype(np.float64))  # unit steps: (u[j+1] - u[j-1]) / 2
+            ref = 2 * (g[0] * w[0][i][:, None, None] + g[1] * w[1][i][None, :, None] + g[2] * w[2][i])
+            np.testing.assert_allclose(got[i], ref[1:-1, 1:-1, 1:-1], rtol=1e-5, atol=1e-5)
 
 
-def test_cell_min_is_min_over_corners():
-    g = np.random.default_rng(2).standard_normal((5, 6, 7)).astype(np.float32)
-    ref = np.min([g[a:a + 4, b:b + 5, c:c + 6] for a in (0, 1) for b in (0, 1) for c in (0, 1)], axis=0)
-    assert np.array_equal(_cell_min(g), ref)
+def test_flat_cell_min_is_min_over_corners():
+    g = np.random.default_rng(2).standard_normal((2, 5, 6, 7)).astype(np.float32)
+    ref = np.min([g[:, a:a + 4, b:b + 5, c:c + 6] for a in (0, 1) for b in (0, 1) for c in (0, 1)], axis=0)
+    got = _flat_cell_min(g.reshape(2, 5, -1), 7).reshape(2, 4, 5, 7)
+    assert np.array_equal(got[..., :6], ref)  # column 6 wraps around: masked by the caller
+
+
+def test_stacked_kernels_match_the_single_ones():
+    rng = np.random.default_rng(3)
+    pos = rng.uniform(1, 6.9, (3, 11))
+    stack = cubic_matrix_stack(pos, 10)
+    for i in range(3):
+        np.testing.assert_allclose(stack[i], cubic_matrix(pos[i], 10), atol=1e-6)
+    grids = rng.standard_normal((3, 6, 7, 8)).astype(np.float32)
+    mats = tuple(rng.standard_normal((3, n, k)).astype(np.float32) for n, k in ((5, 6), (9, 7), (4, 8)))
+    got = apply_separable_stack(grids, mats)
+    for i in range(3):
+        np.testing.assert_allclose(got[i], apply_separable(grids[i], tuple(m[i] for m in mats)), rtol=1e-4, atol=1e-4)
+    ks = [rng.integers(-50, 50, (3, n)) for n in (4, 5, 6)]
+    normals = hashed_normals_stack([11, 2**63 + 5, 7], *ks)
+    for i, seed in enumerate((11, 2**63 + 5, 7)):
+        assert np.array_equal(normals[i], hashed_normals(seed, *(k[i] for k in ks)))
 
 
 def test_quaternion_matrix_is_a_rotation():
@@ -76,10 +101,8 @@ def test_quaternion_matrix_is_a_rotation():
 
 
 def test_hashed_normals_are_the_released_values():
-    from tumorsynth.texture import hashed_normals
-
     v = hashed_normals(12345, np.arange(-1, 2), np.arange(2), np.arange(3, 5))
-    expected = [-0.03671509772539139, -1.6751809120178223, 0.3823651373386383, 2.5418074131011963,
-                0.8117201328277588, -0.20760871469974518, 1.2580151557922363, 1.0164895057678223,
-                1.0794185400009155, 0.35629940032958984, 2.514443874359131, 1.2399935722351074]
+    expected = [-0.20199954509735107, -0.7966208457946777, 1.0313310623168945, -2.5057854652404785,
+                0.7355833053588867, 0.28141120076179504, -1.1405613422393799, -0.5192443132400513,
+                0.6197405457496643, 0.2132570594549179, -0.7391878366470337, 0.02921554632484913]
     assert v.dtype == np.float32 and v.ravel().tolist() == expected

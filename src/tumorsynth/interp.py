@@ -14,8 +14,10 @@ import numpy as np
 __all__ = [
     "apply_separable",
     "apply_separable_batch",
+    "apply_separable_stack",
     "bspline_matrix",
     "cubic_matrix",
+    "cubic_matrix_stack",
     "gaussian_matrix",
     "row_blocks",
     "upsample_linear",
@@ -67,6 +69,31 @@ def _matrix(positions: np.ndarray, n_nodes: int, weights_fn) -> np.ndarray:
 def cubic_matrix(positions: np.ndarray, n_nodes: int) -> np.ndarray:
     """Matrix (len(positions), n_nodes) of cubic interpolation; node k sits at position k."""
     return _matrix(positions, n_nodes, _keys_weights)
+
+
+def cubic_matrix_stack(positions: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Cubic interpolation matrices (float32) of a stack of position rows: (S, R) -> (S, R, n_nodes).
+
+    Every position must lie in the interior, ``1 <= floor(p)`` and ``floor(p) + 2 < n_nodes``
+    (four distinct nodes per row), which the callers guarantee by their choice of node range.
+
+    Example:
+        >>> m = cubic_matrix_stack(np.array([[1.0, 2.5]]), 5)
+        >>> m.shape, bool(np.allclose(m[0], cubic_matrix(np.array([1.0, 2.5]), 5)))
+        ((1, 2, 5), True)
+    """
+    pos = np.asarray(positions, dtype=np.float64)
+    fl = np.floor(pos)
+    flat = fl.reshape(-1)
+    w = _keys_weights((pos - fl).reshape(-1))
+    base = flat.astype(np.intp)
+    n = base.size
+    if n and (int(base.min()) < 1 or int(base.max()) + 2 >= n_nodes):
+        raise ValueError("cubic_matrix_stack: a position lies outside the interior of the node range")
+    mat = np.zeros((n, n_nodes), dtype=np.float32)
+    idx = (base + (np.arange(n) * n_nodes - 1))[:, None] + np.arange(4)
+    mat.reshape(-1)[idx] = w
+    return mat.reshape(*pos.shape, n_nodes)
 
 
 def bspline_matrix(positions: np.ndarray, n_nodes: int) -> np.ndarray:
@@ -153,6 +180,22 @@ def apply_separable_batch(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray,
     t = np.tensordot(t, m1, axes=(2, 1))  # (C, a, n2, n1)
     t = np.tensordot(t, m0, axes=(1, 1))  # (C, n2, n1, n0)
     return np.ascontiguousarray(t.transpose(0, 3, 2, 1))
+
+
+def apply_separable_stack(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """:func:`apply_separable` of a stack of grids (S, a, b, c), each with its own matrices
+    ``mats[k]`` (S, n_k, .): -> (S, n0, n1, n2), as three batched matrix products."""
+    m0, m1, m2 = (np.asarray(m, dtype=np.float32) for m in mats)
+    g = np.asarray(grids, dtype=np.float32)
+    if g.shape[0] == 1:  # one grid: the banded products of apply_separable
+        return apply_separable(g[0], (m0[0], m1[0], m2[0]))[None]
+    s, a, b, c = g.shape
+    n0, n1, n2 = m0.shape[1], m1.shape[1], m2.shape[1]
+    t = np.matmul(g.reshape(s, a * b, c), m2.transpose(0, 2, 1))  # (S, a*b, n2)
+    t = np.ascontiguousarray(t.reshape(s, a, b, n2).transpose(0, 2, 1, 3)).reshape(s, b, a * n2)
+    u = np.matmul(m1, t)  # (S, n1, a*n2): one product per grid, not one per row
+    u = np.ascontiguousarray(u.reshape(s, n1, a, n2).transpose(0, 2, 1, 3)).reshape(s, a, n1 * n2)
+    return np.matmul(m0, u).reshape(s, n0, n1, n2)
 
 
 LERP_MATMUL_MAX = 4_000_000  # multiply-adds below which an axis is upsampled by one matrix product

@@ -23,7 +23,9 @@ from tumorsynth.errors import InputError
 
 __all__ = ["FORMAT_VERSION", "CaseParams", "TumorParams"]
 
-FORMAT_VERSION = 1
+# 2: the deformation's control points and the texture noise come from one hashed lattice
+#    (tumorsynth 0.2); a record replays voxel for voxel only with the generator that wrote it
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ class CaseParams:
         if version != FORMAT_VERSION:
             raise InputError(
                 f"{source}: record format version {version} is not supported (this tumorsynth "
-                f"reads version {FORMAT_VERSION}); upgrade tumorsynth or resample the case"
+                f"reads version {FORMAT_VERSION}); replay it with the tumorsynth version that wrote it "
+                f"(see its report.json) or sample the case again"
             )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)

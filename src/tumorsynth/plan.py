@@ -14,16 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tumorsynth.interp import upsample_linear
+from tumorsynth.interp import cubic_matrix_stack, upsample_linear
 from tumorsynth.params import CaseParams, TumorParams
-from tumorsynth.shape import (
-    NODE_CLIP,
-    OVERSHOOT,
-    deformation_nodes,
-    quaternion_matrix,
-)
+from tumorsynth.shape import NODE_CLIP, OVERSHOOT, deformation_step_mm, quaternion_matrix
+from tumorsynth.texture import hashed_normals_stack
 
-__all__ = ["FOLD_MIN_DET", "MIN_PUSH_VOXELS", "TumorPlan", "fold_free_scale", "plan_tumor", "push_reach"]
+__all__ = ["FOLD_MIN_DET", "MIN_PUSH_VOXELS", "TumorPlan", "plan_tumor", "plan_tumors", "push_reach"]
 
 MIN_PUSH_VOXELS = 0.5  # pushes under half a voxel move no voxel (nearest-voxel resampling)
 
@@ -52,56 +48,60 @@ class TumorPlan:
 FOLD_MIN_DET = 0.1  # smallest slope of r -> r + u_r(r) along a ray allowed near a tumor
 
 
-def fold_free_scale(ur: np.ndarray, axes: tuple[np.ndarray, np.ndarray, np.ndarray], r: np.ndarray,
-                    h_mm: tuple[float, float, float], near: np.ndarray) -> float:
-    """Factor (<= 1) for a radial displacement ``ur`` so that ``r -> r + s ur`` keeps rising along
-    every ray near the tumor (derivative > FOLD_MIN_DET): the tumor stays star-shaped, no holes.
-
-    ``ur`` lives on the grid of 1-D mm offsets ``axes`` (step ``h_mm``), ``r`` is the distance
-    from the centre there. The slope along a ray is ``grad(ur) . x / r``, with the gradient of
-    ``np.gradient`` (central differences, one-sided at the ends), the factor ``x_k / r`` folded in
-    axis by axis. Only fields with steep inward slopes are scaled (strong sigma_e on a small grid
-    step); deterministic, so replays agree.
+def _scale_from_slopes(slope: np.ndarray, near: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """Factor (<= 1) per tumor for its radial displacement so that ``r -> r + s u_r`` keeps rising
+    along every ray near the tumor (slope > -(1 - FOLD_MIN_DET)): the tumor stays star-shaped,
+    no holes. Only fields with steep inward slopes (strong sigma_e) are scaled; deterministic.
     """
-    if min(ur.shape) < 2:
-        return 1.0
-    w = [np.asarray(x, dtype=np.float32) * np.float32(0.5 / h) for x, h in zip(axes, h_mm, strict=True)]
-    for wk in w:  # one-sided differences at the ends: twice the weight of a central one
-        wk[0] *= 2
-        wk[-1] *= 2
-    acc = np.empty_like(ur)
-    np.subtract(ur[2:], ur[:-2], out=acc[1:-1])
-    np.subtract(ur[1], ur[0], out=acc[0])
-    np.subtract(ur[-1], ur[-2], out=acc[-1])
-    acc *= w[0][:, None, None]
-    tmp = np.empty_like(ur)
+    worst = -np.min(slope, axis=axis, where=near, initial=np.inf).astype(np.float64)
+    return np.where(worst <= 1.0 - FOLD_MIN_DET, 1.0, (1.0 - FOLD_MIN_DET) / np.maximum(worst, 1e-30))
+
+
+def _central_slopes(ur: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray, n2: int) -> np.ndarray:
+    """Slope ``sum_k D_k(ur) w_k`` with central differences D_k on the flat layout (S, n0, n1 * n2).
+
+    Differences along the last two axes are shifts of the flat plane (by ``n2`` and 1): they are
+    right wherever both neighbours lie on the grid, garbage elsewhere (the caller masks those).
+    """
+    s = ur.shape[0]
+    flat = ur.reshape(s, -1)
+    acc = np.zeros_like(ur)
+    np.subtract(flat[:, 2 * n2:], flat[:, :-2 * n2], out=acc.reshape(s, -1)[:, n2:-n2])
+    acc *= w1
+    tmp = np.zeros_like(ur)
+    np.subtract(flat[:, 2:], flat[:, :-2], out=tmp.reshape(s, -1)[:, 1:-1])
+    tmp *= w2
+    acc += tmp
     np.subtract(ur[:, 2:], ur[:, :-2], out=tmp[:, 1:-1])
-    np.subtract(ur[:, 1], ur[:, 0], out=tmp[:, 0])
-    np.subtract(ur[:, -1], ur[:, -2], out=tmp[:, -1])
-    tmp *= w[1][None, :, None]
+    tmp[:, 0] = 0
+    tmp[:, -1] = 0
+    tmp *= w0
     acc += tmp
-    np.subtract(ur[:, :, 2:], ur[:, :, :-2], out=tmp[:, :, 1:-1])
-    np.subtract(ur[:, :, 1], ur[:, :, 0], out=tmp[:, :, 0])
-    np.subtract(ur[:, :, -1], ur[:, :, -2], out=tmp[:, :, -1])
-    tmp *= w[2]
-    acc += tmp
-    acc /= r
-    worst = -float(np.min(acc, where=near, initial=np.inf))
-    if worst <= 1.0 - FOLD_MIN_DET:
-        return 1.0
-    return (1.0 - FOLD_MIN_DET) / worst
+    return acc
 
 
-def _quadratic_form(m: np.ndarray, x0: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """``x^T m x`` on the grid of 1-D offsets (x0 x x1 x x2), in three passes over the grid."""
-    m = np.asarray(m, dtype=np.float64)
-    a0 = x0[:, None]
-    b1 = x1[None, :]
-    p = np.float32(m[0, 0]) * a0 * a0 + np.float32(m[1, 1]) * b1 * b1 + np.float32(2 * m[0, 1]) * a0 * b1
-    lin = np.float32(2 * m[0, 2]) * a0 + np.float32(2 * m[1, 2]) * b1
-    out = np.add(lin[:, :, None], np.float32(m[2, 2]) * x2)
-    out *= x2
-    out += p[:, :, None]
+def _plane(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets ``x1`` (S, n1) and ``x2`` (S, n2) spread over the flat plane: two (S, 1, n1 * n2)."""
+    s, n1, n2 = x1.shape[0], x1.shape[1], x2.shape[1]
+    return (np.repeat(x1, n2, axis=1).reshape(s, 1, n1 * n2),
+            np.tile(x2, (1, n1)).reshape(s, 1, n1 * n2))
+
+
+def _quadratic_forms(m: np.ndarray, x0: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
+    """``x^T m_s x`` on the flat layout (S, n0, n1 * n2): ``x0`` (S, n0, 1), ``p1``, ``p2`` from :func:`_plane`.
+
+    The terms without x0 live on the plane; the rest is one product and two sums over the grid,
+    each with a long contiguous inner loop.
+    """
+    f = (m * np.array([[1.0, 2.0, 2.0], [2.0, 1.0, 2.0], [2.0, 2.0, 1.0]])).astype(np.float32)[:, :, :, None, None]
+    plane = f[:, 1, 1] * p1 * p1
+    plane += f[:, 1, 2] * p1 * p2
+    plane += f[:, 2, 2] * p2 * p2
+    lin = f[:, 0, 1] * p1
+    lin += f[:, 0, 2] * p2
+    out = x0 * lin
+    out += plane
+    out += f[:, 0, 0] * x0 * x0
     return out
 
 
@@ -112,21 +112,27 @@ def push_reach(t: TumorParams, min_spacing_mm: float) -> float:
     return t.mass_effect_range_mm * (1.0 - math.sqrt(MIN_PUSH_VOXELS * min_spacing_mm / t.mass_effect_mm))
 
 
-def _cell_min(g: np.ndarray) -> np.ndarray:
-    """Minimum over the 8 corners of every cell of a node grid (one pass per axis)."""
-    m = np.minimum(g[:-1], g[1:])
-    m = np.minimum(m[:, :-1], m[:, 1:])
-    return np.minimum(m[:, :, :-1], m[:, :, 1:])
+@dataclass
+class _Geometry:
+    """Box geometry of one tumor, in plain Python (no arrays over the grid yet)."""
+
+    t: TumorParams
+    rot: np.ndarray
+    a: np.ndarray
+    c: np.ndarray
+    s: np.ndarray
+    base: np.ndarray  # half extents of the rotated ellipsoid per axis (mm)
+    bound: float  # bound of the deformation's displacement (mm)
+    need: float  # reach of the blend and the mass effect outside the surface (mm)
+    reach_out: float  # reach of the blend alone
+    step: list[int]  # coarse grid step (voxels) per axis
+    lo: list[int]  # first coarse node (voxel index, may be < 0)
+    hi: list[int]  # end of the box (exclusive)
+    n_nodes: list[int]
+    diag_mm: float
 
 
-def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPlan | None:
-    """Tight box and signed distances of tumor ``t`` (None if it reaches no voxel).
-
-    The deformed shape is evaluated on a coarse grid aligned with the voxels (a step of about a
-    eighth of the smallest semi-axis, 1 to 3 mm); the box is cut to the coarse cells within the
-    tumor's reach (edge blur, capsule, mass effect), and the distance, a smooth function, is
-    interpolated linearly to its voxels. So the cost follows the tumor, not a worst-case box.
-    """
+def _geometry(t: TumorParams, params: CaseParams, shape: tuple[int, ...]) -> _Geometry | None:
     s = np.asarray(params.spacing_mm, dtype=np.float64)
     c = np.asarray(t.centre_vox, dtype=np.float64)
     a = np.asarray(t.semi_axes_mm, dtype=np.float64)
@@ -136,10 +142,9 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     rim = 1.0 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
     reach_out = max(edge, rim)
     need = max(reach_out, push_reach(t, float(s.min())))
-    # the control-point grid depends on the shape alone (not on edge blur, capsule or mass
-    # effect), so switching those steps off leaves the deformed shape exactly as it was
-    deform = deformation_nodes(t, float(a.max() + NODE_CLIP * OVERSHOOT * t.deform_sigma_mm + 2 * smax + 2.0))
-    bound = deform.bound_mm if deform is not None else np.zeros(3)
+    # the displacement is clipped node by node, and cubic interpolation overshoots its nodes by
+    # at most OVERSHOOT: a bound that depends on sigma_e alone
+    bound = OVERSHOOT * NODE_CLIP * float(t.deform_sigma_mm) if t.deform_sigma_mm > 0 else 0.0
     base = np.sqrt((rot**2) @ (a**2))  # half extents of the rotated ellipsoid per axis
     half = base + bound + need + smax
     # integer grid geometry in plain Python (the same IEEE operations as numpy, fewer calls)
@@ -153,67 +158,239 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     for ck, hk, sk, st in zip(cl, hl, sl, step, strict=True):
         anchor = math.floor(ck)
         lo.append(anchor - st * math.ceil((anchor - max(math.floor(ck - hk / sk), 0)) / st))
-    hi = [min(math.ceil(ck + hk / sk) + 1, int(nk)) for ck, hk, sk, nk in zip(cl, hl, sl, liver.shape, strict=True)]
+    hi = [min(math.ceil(ck + hk / sk) + 1, int(nk)) for ck, hk, sk, nk in zip(cl, hl, sl, shape, strict=True)]
     if any(h <= max(lw, 0) for h, lw in zip(hi, lo, strict=True)):
         return None
     n_nodes = [max(math.ceil((h - 1 - lw) / st) + 1, 2) for h, lw, st in zip(hi, lo, step, strict=True)]
     diag_mm = math.sqrt(sum((st * sk) * (st * sk) for st, sk in zip(step, sl, strict=True)))
-    node_off = tuple(((lo[k] + step[k] * np.arange(n_nodes[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
-    x0, x1, x2 = node_off
-    r = ((x0 * x0)[:, None] + (x1 * x1)[None, :])[:, :, None] + x2 * x2
+    return _Geometry(t=t, rot=rot, a=a, c=c, s=s, base=base, bound=bound, need=need, reach_out=reach_out,
+                     step=step, lo=lo, hi=hi, n_nodes=n_nodes, diag_mm=diag_mm)
+
+
+GROUP_WASTE = 1.6  # a batch's padded grids may hold this many times the nodes of its tumors
+GROUP_MAX_NODES = 2_000_000  # nodes of one batch (padded), to bound memory
+
+
+def _groups(geos: list[_Geometry]) -> list[list[int]]:
+    """Indices of the tumors planned together: similar grid shapes, little padding."""
+    order = sorted(range(len(geos)), key=lambda i: -math.prod(geos[i].n_nodes))
+    groups: list[list[int]] = []
+    shape: list[int] = []
+    total = 0
+    for i in order:
+        n = geos[i].n_nodes
+        if groups:
+            new = [max(x, y) for x, y in zip(shape, n, strict=True)]
+            padded = math.prod(new) * (len(groups[-1]) + 1)
+            if padded <= GROUP_WASTE * (total + math.prod(n)) and padded <= GROUP_MAX_NODES:
+                groups[-1].append(i)
+                shape, total = new, total + math.prod(n)
+                continue
+        groups.append([i])
+        shape, total = list(n), math.prod(n)
+    return groups
+
+
+def _deform_seeds(t: TumorParams) -> list[int]:
+    """Seeds of the three displacement components (one unbounded node lattice each)."""
+    return [(int(t.deform_seed) * 3 + k) % (1 << 64) for k in range(3)]
+
+
+def _radial_displacement(geos: list[_Geometry], x: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """``x . u(x)`` on the flat layout (S, n0, n1 * n2) of the tumors' elastic deformations at their
+    node offsets ``x`` (``x[k]`` (S, n_k), mm).
+
+    The displacement of each component lives on an unbounded lattice of control points every
+    ``deformation_step_mm`` around the tumor centre, with hashed normal offsets of SD sigma_e
+    clipped at NODE_CLIP sigma_e, resampled by cubic interpolation (the elastic deformation of
+    the paper). Each tumor uses the lattice nodes its grid needs, so any box gives the same
+    field. Separable: three batched matrix products, the factor ``x_k`` of each component folded
+    into that axis's matrix and the sum over components into the last product.
+    """
+    n = len(geos)
+    g = np.array([deformation_step_mm(q.t) for q in geos], dtype=np.float64)[:, None]
+    mats, mxs, ks = [], [], []
+    for k in range(3):
+        pos = x[k] / g  # (S, n_k) in lattice steps
+        lo = np.floor(pos.min(axis=1)) - 1
+        pos -= lo[:, None]  # >= 1 (rounding is monotone)
+        width = int(np.floor(pos.max())) + 3
+        m = cubic_matrix_stack(pos, width)
+        mats.append(m)
+        mxs.append(m * x[k][:, :, None])
+        ks.append(lo.astype(np.int64)[:, None] + np.arange(width))
+    seeds = [sd for q in geos for sd in _deform_seeds(q.t)]
+    nodes = hashed_normals_stack(seeds, *(np.repeat(kk, 3, axis=0) for kk in ks))  # (3S, w0, w1, w2)
+    sig = np.repeat(np.array([q.t.deform_sigma_mm for q in geos], dtype=np.float32), 3)[:, None, None, None]
+    nodes *= sig
+    np.clip(nodes, -NODE_CLIP * sig, NODE_CLIP * sig, out=nodes)
+    m0, m1, m2 = mats
+    n0, n1, n2 = (xk.shape[1] for xk in x)
+    w0, w1, w2 = (mk.shape[2] for mk in mats)
+    # contract w2, then w1, then w0 (and the components), each as one matrix product per
+    # tumor and component on contiguous data
+    a2 = np.stack([m2, m2, mxs[2]], axis=1).transpose(0, 1, 3, 2)  # (S, 3, w2, n2)
+    t = np.matmul(nodes.reshape(n, 3, w0 * w1, w2), a2).reshape(n, 3, w0, w1, n2)
+    t = np.ascontiguousarray(t.transpose(0, 1, 3, 2, 4)).reshape(n, 3, w1, w0 * n2)
+    a1 = np.stack([m1, mxs[1], m1], axis=1)  # (S, 3, n1, w1)
+    t = np.matmul(a1, t).reshape(n, 3, n1, w0, n2)
+    t = np.ascontiguousarray(t.transpose(0, 1, 3, 2, 4)).reshape(n, 3 * w0, n1 * n2)
+    return np.matmul(np.concatenate([mxs[0], m0, m0], axis=2), t)  # (S, n0, n1 * n2): sum over components
+
+
+def _edges(hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First marked index and one past the last, per row of a (S, n) bool array."""
+    first = np.argmax(hit, axis=1)
+    last = hit.shape[1] - np.argmax(hit[:, ::-1], axis=1)
+    return first, last
+
+
+def _cell_ranges(mark: np.ndarray, c1: int, n2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Marked cells on the flat cell layout (S, c0, c1 * n2): any, first cell and last node per axis."""
+    s = mark.shape[0]
+    a0: np.ndarray = np.asarray(mark.any(axis=2))
+    p12: np.ndarray = np.asarray(mark.any(axis=1)).reshape(s, c1, n2)
+    lo, hi = zip(_edges(a0), _edges(np.asarray(p12.any(axis=2))), _edges(np.asarray(p12.any(axis=1))), strict=True)
+    return np.asarray(a0.any(axis=1)), np.stack(lo, axis=1), np.stack(hi, axis=1)
+
+
+def _flat_cell_min(g: np.ndarray, n2: int) -> np.ndarray:
+    """:func:`_cell_min` on the flat layout: (S, n0, n1 * n2) -> (S, n0 - 1, (n1 - 1) * n2).
+
+    Entry ``j1 * n2 + j2`` is cell (j1, j2); the column ``j2 = n2 - 1`` wraps around the plane:
+    garbage, which the caller masks (its last entry, with no neighbour, is +inf).
+    """
+    m = np.minimum(g[:, :-1], g[:, 1:])
+    m1 = np.minimum(m[..., :-n2], m[..., n2:])
+    out = np.empty_like(m1)
+    np.minimum(m1[..., :-1], m1[..., 1:], out=out[..., :-1])
+    out[..., -1] = np.inf
+    return out
+
+
+def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | None]:
+    """Plans of tumors whose coarse grids are padded to one shape and evaluated together.
+
+    Arrays over the grids use the flat layout (S, n0, n1 * n2): every operation then runs over
+    long contiguous rows, which for grids of some ten thousand nodes matters more than the
+    arithmetic.
+    """
+    n = len(geos)
+    big = [max(q.n_nodes[k] for q in geos) for k in range(3)]
+    b0, b1, b2 = big
+    s = geos[0].s
+    # node offsets (mm) from each centre; the padding continues each tumor's own grid
+    x = tuple(((np.array([[q.lo[k]] for q in geos], dtype=np.float64)
+                + np.array([[q.step[k]] for q in geos], dtype=np.float64) * np.arange(big[k])
+                - np.array([[q.c[k]] for q in geos])) * s[k]).astype(np.float32) for k in range(3))
+    x0 = x[0][:, :, None]
+    p1, p2 = _plane(x[1], x[2])
+    r = p1 * p1
+    r += p2 * p2
+    r = r + x0 * x0
     np.sqrt(r, out=r)
     np.maximum(r, np.float32(1e-3), out=r)
     # the ellipsoid in the rotated frame: rho0^2 = x^T A x, |grad|^2 / 4 = x^T B x (undeformed x)
-    inv2 = 1.0 / a**2
-    qa = (rot * inv2) @ rot.T
-    qb = (rot * inv2**2) @ rot.T
-    rho = _quadratic_form(qa, x0, x1, x2)
+    inv2 = np.stack([1.0 / q.a**2 for q in geos])[:, None, :]  # (S, 1, 3)
+    rots = np.stack([q.rot for q in geos])
+    qa = (rots * inv2) @ rots.transpose(0, 2, 1)
+    qb = (rots * inv2**2) @ rots.transpose(0, 2, 1)
+    rho = _quadratic_forms(qa, x0, p1, p2)
     np.sqrt(rho, out=rho)
-    sq = _quadratic_form(qb, x0, x1, x2)
+    sq = _quadratic_forms(qb, x0, p1, p2)
     np.maximum(sq, np.float32(1e-12), out=sq)
     np.sqrt(sq, out=sq)
     kd = rho / sq  # rho0 / |grad rho0^2 / 2|: the first-order distance per unit of rho
-    if deform is not None:
+    amin = np.array([float(q.a.min()) for q in geos])
+    deformed = [i for i, q in enumerate(geos) if q.t.deform_sigma_mm > 0]
+    if deformed:
         # keep the radial part of the displacement: it carries the change of shape (a surface
         # point sliding along the surface changes nothing), and along each ray from the centre
         # it stays one-to-one, so it cannot punch holes into the tumor. A point x moves to
         # f x with f = 1 + u_r / r, and rho scales by f (the distance (rho - 1) kd).
-        ur = deform.radial_on_axes(node_off)
-        ur /= r
-        near = r > np.float32(0.3 * a.min())  # around the tumor, inside any box it gets
-        ext = base + bound
-        for k, o in enumerate(node_off):
-            inside = np.abs(o) <= np.float32(ext[k])
-            near &= inside.reshape([-1 if j == k else 1 for j in range(3)])
-        scale = fold_free_scale(ur, node_off, r, tuple(st * sk for st, sk in zip(step, sl, strict=True)), near)  # type: ignore[arg-type]
-        if scale != 1.0:
-            ur *= np.float32(scale)
-        ur /= r
+        every = len(deformed) == n
+        sub = geos if every else [geos[i] for i in deformed]
+        xs = x if every else tuple(xk[deformed] for xk in x)
+        rs = r if every else r[deformed]
+        ur = _radial_displacement(sub, xs)  # type: ignore[arg-type]
+        ur /= rs
+        # the fold check looks around the tumor (inside any box it gets), at nodes with both
+        # neighbours in the tumor's own grid: central differences, whatever the batch
+        oks = []
+        for k in range(3):
+            ext = np.array([[q.base[k] + q.bound] for q in sub], dtype=np.float32)
+            ok = np.abs(xs[k]) <= ext
+            idx = np.arange(big[k])
+            ok &= idx >= 1
+            ok &= idx <= np.array([[q.n_nodes[k] - 2] for q in sub])
+            oks.append(ok)
+        near = rs > (0.3 * amin[deformed]).astype(np.float32)[:, None, None]
+        near &= oks[0][:, :, None]
+        near &= (oks[1][:, :, None] & oks[2][:, None, :]).reshape(len(sub), 1, b1 * b2)
+        h = np.array([[0.5 / (st * sk) for st, sk in zip(q.step, q.s, strict=True)] for q in sub], dtype=np.float32)
+        q1, q2 = (p1, p2) if every else (p1[deformed], p2[deformed])
+        slope = _central_slopes(ur, xs[0][:, :, None] * h[:, 0, None, None], q1 * h[:, 1, None, None],
+                                q2 * h[:, 2, None, None], b2)
+        slope /= rs
+        scale = _scale_from_slopes(slope, near, axis=(1, 2))
+        if (scale != 1.0).any():
+            ur *= scale.astype(np.float32)[:, None, None]
+        ur /= rs
         np.maximum(ur, np.float32(-0.8), out=ur)  # never through the centre
         ur += np.float32(1.0)
-        rho *= ur
+        if every:
+            rho *= ur
+        else:
+            rho[deformed] *= ur
     dg = rho - np.float32(1.0)
     dg *= kd
-    dg[rho < 1e-3] = -float(a.min())  # the centre itself: d -> -a along every direction
+    centre = rho < 1e-3  # the centre itself: d -> -a along every direction
+    if centre.any():
+        np.copyto(dg, np.broadcast_to((-amin).astype(np.float32)[:, None, None], dg.shape), where=centre)
     iso = float(s.max() - s.min()) <= 1e-6 * float(s.max())
     pv_c = None
     if not iso:
         # variance of the voxel extent along the normal g = A x (its direction does not depend
         # on f): sum_k w_k g_k^2 / |g|^2, with |g|^2 = x^T B x
-        pv_c = np.zeros(tuple(int(v) for v in n_nodes), dtype=np.float32)
+        pv_c = np.zeros_like(dg)
         for k in range(3):
-            gk = math.sqrt(float(s[k]) ** 2 / 12.0) * qa[k]
-            comp = ((np.float32(gk[0]) * x0)[:, None] + (np.float32(gk[1]) * x1)[None, :])[:, :, None] \
-                + np.float32(gk[2]) * x2
+            gk = (math.sqrt(float(s[k]) ** 2 / 12.0) * qa[:, k]).astype(np.float32)[:, :, None, None]  # (S, 3, 1, 1)
+            comp = gk[:, 1] * p1
+            comp += gk[:, 2] * p2
+            comp = comp + gk[:, 0] * x0
             comp *= comp
             pv_c += comp
         pv_c /= sq
         pv_c /= sq
-    cmin = _cell_min(dg)
-    rel = cmin < need + 0.6 * diag_mm  # d is ~1-Lipschitz; a nearest corner is within diag/2
-    if not rel.any():
-        return None
-    mlo, mhi = _cell_range(rel)
+    cmin = _flat_cell_min(dg, b2)
+    # cells beyond a tumor's own grid are never in its box
+    c_idx = [np.arange(v - 1) for v in big]
+    stop = [np.array([[q.n_nodes[k] - 1] for q in geos]) for k in range(3)]
+    pen0 = np.where(c_idx[0] < stop[0], np.float32(0), np.float32(np.inf)).astype(np.float32)[:, :, None]
+    ok12 = (c_idx[1] < stop[1])[:, :, None] & (np.arange(b2) < stop[2])[:, None, :]
+    pen12 = np.where(ok12, np.float32(0), np.float32(np.inf)).astype(np.float32).reshape(n, 1, -1)
+    cmin += pen0
+    cmin += pen12
+    need = np.array([q.need + 0.6 * q.diag_mm for q in geos], dtype=np.float32)[:, None, None]
+    has, mlo, mhi = _cell_ranges(cmin < need, b1 - 1, b2)  # d is ~1-Lipschitz; a nearest corner is within diag/2
+    out = np.array([q.reach_out + 0.6 * q.diag_mm for q in geos], dtype=np.float32)[:, None, None]
+    has_core, ilo, ihi = _cell_ranges(cmin < out, b1 - 1, b2)
+    dg4 = dg.reshape(n, b0, b1, b2)
+    pv4 = None if pv_c is None else pv_c.reshape(n, b0, b1, b2)
+    plans: list[TumorPlan | None] = []
+    for i, q in enumerate(geos):
+        if not has[i]:
+            plans.append(None)
+            continue
+        plans.append(_finish(q, dg4[i], None if pv4 is None else pv4[i], mlo[i].tolist(), mhi[i].tolist(),
+                             (ilo[i].tolist(), ihi[i].tolist()) if has_core[i] else None))
+    return plans
+
+
+def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int], mhi: list[int],
+            core: tuple[list[int], list[int]] | None) -> TumorPlan | None:
+    """Cut one tumor's box to its marked cells and interpolate its distances to the voxels."""
+    lo, step, hi, s = q.lo, q.step, q.hi, q.s
     start = [int(lo[k] + step[k] * mlo[k]) for k in range(3)]  # may lie before the CT (< 0)
     skip = [max(0, -v) for v in start]
     flo = [start[k] + skip[k] for k in range(3)]
@@ -221,9 +398,8 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     if any(fhi[k] <= flo[k] for k in range(3)):
         return None
     box = (slice(flo[0], fhi[0]), slice(flo[1], fhi[1]), slice(flo[2], fhi[2]))
-    core = cmin < reach_out + 0.6 * diag_mm
-    if core.any() and need > reach_out:
-        ilo, ihi = _cell_range(core)
+    if core is not None and q.need > q.reach_out:
+        ilo, ihi = core
         inner = tuple(slice(max(int(step[k] * (ilo[k] - mlo[k])) - skip[k], 0),
                             max(int(min(step[k] * (ihi[k] - mlo[k]) + 1 - skip[k], fhi[k] - flo[k])), 1))
                       for k in range(3))
@@ -237,20 +413,34 @@ def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPl
     pv_var: np.ndarray | float = float(s[0] ** 2 / 12)
     if pv_c is not None:
         pv_var = upsample_linear(pv_c[sub], steps, full_shape)[crop]
-    offsets = tuple(((np.arange(flo[k], fhi[k]) - c[k]) * s[k]).astype(np.float32) for k in range(3))
-    reach = base + bound + reach_out + smax
+    offsets = tuple(((np.arange(flo[k], fhi[k]) - q.c[k]) * s[k]).astype(np.float32) for k in range(3))
+    reach = q.base + q.bound + q.reach_out + float(s.max())
     return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
                      reach_mm=(float(reach[0]), float(reach[1]), float(reach[2])), inner=inner)  # type: ignore[arg-type]
 
 
-def _cell_range(rel: np.ndarray) -> tuple[list[int], list[int]]:
-    """First cell and last node index (inclusive) along each axis of the marked cells."""
-    mlo, mhi = [], []
-    p12: np.ndarray = np.asarray(rel.any(axis=0))  # (n1, n2)
-    for hit in (np.flatnonzero(rel.any(axis=(1, 2))), np.flatnonzero(p12.any(axis=1)),
-                np.flatnonzero(p12.any(axis=0))):
-        mlo.append(int(hit[0]))
-        mhi.append(int(hit[-1]) + 1)
-    return mlo, mhi
+def plan_tumors(tumors: tuple[TumorParams, ...] | list[TumorParams], params: CaseParams,
+                shape: tuple[int, ...]) -> list[TumorPlan | None]:
+    """Tight boxes and signed distances of several tumors (None for one that reaches no voxel).
+
+    The deformed shape of each tumor is evaluated on a coarse grid aligned with the voxels (a
+    step of about a quarter of the smallest semi-axis, 1 to 3 mm); its box is cut to the coarse
+    cells within the tumor's reach (edge blur, capsule, mass effect), and the distance, a
+    smooth function, is interpolated linearly to its voxels. So the cost follows the tumor, not
+    a worst-case box. Tumors with similar grids are evaluated together, their grids padded to
+    one shape (one array operation for all of them); each tumor's result depends on its own
+    record alone.
+    """
+    geos = [_geometry(t, params, shape) for t in tumors]
+    plans: list[TumorPlan | None] = [None] * len(geos)
+    live = [i for i, q in enumerate(geos) if q is not None]
+    for group in _groups([geos[i] for i in live]):  # type: ignore[misc]
+        members = [live[j] for j in group]
+        for i, p in zip(members, _plan_group([geos[i] for i in members], params), strict=True):  # type: ignore[misc]
+            plans[i] = p
+    return plans
 
 
+def plan_tumor(t: TumorParams, params: CaseParams, liver: np.ndarray) -> TumorPlan | None:
+    """Tight box and signed distances of tumor ``t`` (None if it reaches no voxel); see :func:`plan_tumors`."""
+    return plan_tumors([t], params, liver.shape)[0]

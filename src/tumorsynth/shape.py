@@ -13,14 +13,12 @@ mask with a Gaussian of width sigma_c gives near a smooth surface; the voxel's o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from tumorsynth.interp import apply_separable_batch, cubic_matrix
 from tumorsynth.params import TumorParams
 
-__all__ = ["Deformation", "deformation_nodes", "quaternion_matrix", "signed_distance", "soft_mask"]
+__all__ = ["deformation_step_mm", "quaternion_matrix", "signed_distance", "soft_mask"]
 
 NODE_CLIP = 2.5  # control-point offsets are clipped at NODE_CLIP * sigma_e
 OVERSHOOT = 1.3  # bound of cubic interpolation overshoot used to size boxes
@@ -38,55 +36,10 @@ def quaternion_matrix(q: tuple[float, float, float, float]) -> np.ndarray:
     ])
 
 
-@dataclass(frozen=True)
-class Deformation:
-    """Control-point offsets of a tumor's elastic deformation (mm), on a grid centred on it."""
-
-    nodes: np.ndarray  # (3, n, n, n) float32
-    step_mm: float
-    half: int  # node index of the centre
-    bound_mm: np.ndarray  # (3,) bound of |u| per axis
-
-    def field_on_axes(self, offsets: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-        """Displacement (3, n0, n1, n2) at the grid of 1-D mm offsets."""
-        n = self.nodes.shape[1]
-        mats = tuple(cubic_matrix(o / self.step_mm + self.half, n) for o in offsets)
-        return apply_separable_batch(self.nodes, mats)  # type: ignore[arg-type]
-
-    def radial_on_axes(self, offsets: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-        """``x . u(x)`` (n0, n1, n2) at the grid of 1-D mm offsets ``x``.
-
-        The same separable resampling as :meth:`field_on_axes`, with the factor ``x_k`` of each
-        component folded into that axis's matrix and the sum over components into the last
-        product: three matrix products, no (3, n0, n1, n2) field.
-        """
-        n = self.nodes.shape[1]
-        sizes = [len(o) for o in offsets]
-        pos = np.concatenate([np.asarray(o, dtype=np.float32) / np.float32(self.step_mm) + np.float32(self.half)
-                              for o in offsets])
-        m_all = cubic_matrix(pos, n).astype(np.float32)
-        m0, m1, m2 = np.split(m_all, [sizes[0], sizes[0] + sizes[1]])
-        mx = [m * np.asarray(o, dtype=np.float32)[:, None] for m, o in zip((m0, m1, m2), offsets, strict=True)]
-        t = np.matmul(self.nodes.reshape(3, n * n, n), np.stack([m2.T, m2.T, mx[2].T]))  # (3, n*n, N2)
-        t = np.matmul(np.stack([m1, mx[1], m1])[:, None], t.reshape(3, n, n, sizes[2]))  # (3, n, N1, N2)
-        out = np.hstack([mx[0], m0, m0]) @ t.reshape(3 * n, sizes[1] * sizes[2])  # sum over the components
-        return out.reshape(sizes[0], sizes[1], sizes[2])
-
-
-def deformation_nodes(t: TumorParams, reach_mm: float) -> Deformation | None:
-    """The deformation of tumor ``t`` (None when sigma_e is 0), covering ``reach_mm`` around it."""
-    sigma = float(t.deform_sigma_mm)
-    if sigma <= 0:
-        return None
+def deformation_step_mm(t: TumorParams) -> float:
+    """Spacing of the control points of a tumor's elastic deformation: about three across it."""
     a0, a1, a2 = (float(v) for v in t.semi_axes_mm)
-    step = 1.25 * ((a0 + a1 + a2) / 3)  # about three control points across the tumor
-    half = int(math.ceil(reach_mm / step)) + 1  # cubic interpolation reads one node beyond
-    n = 2 * half + 1
-    g = np.random.default_rng(t.deform_seed)
-    nodes = g.standard_normal((3, n, n, n), dtype=np.float32) * np.float32(sigma)
-    np.clip(nodes, -NODE_CLIP * sigma, NODE_CLIP * sigma, out=nodes)
-    bound = OVERSHOOT * np.abs(nodes).reshape(3, -1).max(axis=1)
-    return Deformation(nodes=nodes, step_mm=step, half=half, bound_mm=bound.astype(np.float64))
+    return 1.25 * ((a0 + a1 + a2) / 3)
 
 
 def signed_distance(

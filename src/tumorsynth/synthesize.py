@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from tumorsynth._alloc import tune_allocator
 from tumorsynth.errors import InputError
 from tumorsynth.params import CaseParams, TumorParams
-from tumorsynth.plan import MIN_PUSH_VOXELS, TumorPlan, plan_tumor, push_reach
+from tumorsynth.plan import MIN_PUSH_VOXELS, TumorPlan, plan_tumor, plan_tumors, push_reach
 from tumorsynth.postprocess import capsule_profile
 from tumorsynth.shape import (
     soft_mask,
 )
-from tumorsynth.texture import scaled_texture
+from tumorsynth.texture import scaled_textures
 
 __all__ = ["Synthesizer", "TumorPlan", "apply_tumors", "plan_tumor", "synthesize", "synthesize_case"]
 
@@ -137,12 +138,13 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
 
 
 def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
-           params: CaseParams) -> None:
+           params: CaseParams, field: np.ndarray) -> None:
     """Texture, soft edge and capsule blended into the CT inside the liver; label 2 inside.
 
     With the texture ``E = mu_t + sigma_p F`` (plus the capsule rim), the host ``x`` and its
     parenchyma mean ``mu``, the tumor target is ``E + clip(x - mu, +-lim)`` (the host's own noise
-    kept), and the voxel becomes ``x + t'' (target - x)``.
+    kept), and the voxel becomes ``x + t'' (target - x)``. ``field`` is the texture of the
+    tumor's inner box times sigma_p (see :func:`_textures`); it is used as scratch space.
     """
     inner = plan.inner
     box = plan.tumor_box
@@ -151,8 +153,6 @@ def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams
     pv = plan.pv_var[inner] if isinstance(plan.pv_var, np.ndarray) else plan.pv_var
     view = out[box]
     cur = view.astype(np.float32)
-    offsets = tuple(o[sl] for o, sl in zip(plan.offsets, inner, strict=True))
-    field = scaled_texture(t, offsets, float(np.float32(t.texture_std_hu)))  # type: ignore[arg-type]
     mu = float(np.float32(params.parenchyma_hu))
     field += np.float32(float(np.float32(t.tumor_mean_hu)) - mu)  # E - mu
     # capsule: inside the tumor, the texture gives way to a thin bright rim
@@ -182,16 +182,43 @@ def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: 
     ``out`` must hold the host CT and ``label`` its liver label (1) on entry.
     """
     spacing = np.asarray(params.spacing_mm, dtype=np.float64)
-    plans = [(t, plan_tumor(t, params, liver)) for t in params.tumors]
-    for t, plan in plans:
-        if plan is not None and t.mass_effect_mm > 0:
+    planned = [(t, p) for t, p in zip(params.tumors, plan_tumors(params.tumors, params, liver.shape), strict=True)
+               if p is not None]
+    fields = _textures(planned)
+    for t, plan in planned:
+        if t.mass_effect_mm > 0:
             _mass_effect(out, liver, t, plan, spacing)
-    boxes = []
-    for t, plan in plans:
-        if plan is not None:
-            _blend(out, label, liver, t, plan, params)
-            boxes.append(plan.box)  # includes the mass effect
-    return boxes
+    for (t, plan), field in zip(planned, fields, strict=True):
+        _blend(out, label, liver, t, plan, params, field)
+    return [plan.box for _, plan in planned]  # the boxes include the mass effect
+
+
+TEXTURE_BATCH_VOXELS = 1_000_000  # voxels of one batch of textures (padded)
+BATCH_WASTE = 1.6  # a batch's padded arrays may hold this many times the voxels of its members
+
+
+def _textures(planned: list[tuple[TumorParams, TumorPlan]]) -> list[np.ndarray]:
+    """Texture times sigma_p on each tumor's inner box; tumors of similar box size in one batch."""
+    offsets = [tuple(o[sl] for o, sl in zip(p.offsets, p.inner, strict=True)) for _, p in planned]
+    sizes = [math.prod(len(o) for o in offs) for offs in offsets]
+    order = sorted(range(len(planned)), key=lambda i: -sizes[i])
+    fields: list[np.ndarray] = [np.empty(0)] * len(planned)
+    while order:
+        group = [order.pop(0)]
+        shape = [len(o) for o in offsets[group[0]]]
+        while order:
+            cand = order[0]
+            new = [max(a, len(o)) for a, o in zip(shape, offsets[cand], strict=True)]
+            padded = math.prod(new) * (len(group) + 1)
+            if padded > BATCH_WASTE * (sum(sizes[i] for i in group) + sizes[cand]) or padded > TEXTURE_BATCH_VOXELS:
+                break
+            group.append(order.pop(0))
+            shape = new
+        batch = scaled_textures([planned[i][0] for i in group], [offsets[i] for i in group],  # type: ignore[misc]
+                                [float(np.float32(planned[i][0].texture_std_hu)) for i in group])
+        for i, f in zip(group, batch, strict=True):
+            fields[i] = f
+    return fields
 
 
 def _as_mask(liver: Any) -> np.ndarray:
@@ -219,6 +246,7 @@ def synthesize(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> tuple[n
         >>> bool((label == 2).any()), ct2.dtype == ph.ct.dtype
         (True, True)
     """
+    tune_allocator()
     ct = np.asarray(ct)
     mask = _as_mask(liver)
     _check_inputs(ct, mask, params)
@@ -241,6 +269,7 @@ class Synthesizer:
     """
 
     def __init__(self, ct: np.ndarray, liver: np.ndarray) -> None:
+        tune_allocator()
         self.ct = np.asarray(ct)
         self.liver = _as_mask(liver)
         if self.ct.shape != self.liver.shape:

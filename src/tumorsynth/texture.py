@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-from tumorsynth.interp import apply_separable, cubic_matrix
+from tumorsynth.interp import apply_separable_stack, cubic_matrix_stack
 from tumorsynth.params import TumorParams
 
-__all__ = ["hashed_normals", "scaled_texture", "texture_field"]
+__all__ = ["hashed_normals", "hashed_normals_stack", "scaled_texture", "scaled_textures", "texture_field"]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -60,6 +60,28 @@ def _mix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
+def _normals_from_hash(h: np.ndarray) -> np.ndarray:
+    """Box-Muller normals from hashed uint64 counters (``h`` is overwritten).
+
+    One splitmix64 round per node; its top 24 bits give the radius, the next 24 the angle.
+    """
+    _mix_inplace(h, np.empty_like(h))
+    lo = (h >> np.uint64(16)).astype(np.uint32)  # bits 16..47; the low 24 of them: bits 16..39
+    lo &= np.uint32(0xFFFFFF)
+    h >>= np.uint64(40)
+    u1 = h.astype(np.int32).astype(np.float32)  # < 2**24 after the shift: exact, and faster than from uint64
+    u1 += np.float32(0.5)
+    u1 *= np.float32(1.0 / (1 << 24))
+    np.log(u1, out=u1)
+    u1 *= np.float32(-2.0)
+    np.sqrt(u1, out=u1)  # the radius of Box-Muller
+    u2 = lo.view(np.int32).astype(np.float32)
+    u2 *= np.float32(2 * math.pi / (1 << 24))
+    np.cos(u2, out=u2)
+    u1 *= u2
+    return u1
+
+
 def hashed_normals(seed: int, k0: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
     """Standard normal values at integer grid nodes ``(k0 x k1 x k2)``, a pure function of the seed.
 
@@ -69,29 +91,18 @@ def hashed_normals(seed: int, k0: np.ndarray, k1: np.ndarray, k2: np.ndarray) ->
         >>> bool(np.array_equal(a[2:], b))
         True
     """
-    key = np.uint64(_mix_int(seed % (1 << 64) + int(_GOLD)))
+    return hashed_normals_stack([seed], np.asarray(k0)[None], np.asarray(k1)[None], np.asarray(k2)[None])[0]
+
+
+def hashed_normals_stack(seeds: list[int], k0: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+    """:func:`hashed_normals` of several seeds at once: ``k0`` (S, n0), ``k1`` (S, n1), ``k2`` (S, n2)
+    give (S, n0, n1, n2), entry ``s`` equal to ``hashed_normals(seeds[s], k0[s], k1[s], k2[s])``."""
+    keys = np.array([_mix_int(int(sd) % (1 << 64) + int(_GOLD)) for sd in seeds], dtype=np.uint64)
     # wrapping uint64 array arithmetic (array integer ops raise no overflow warnings)
     a0, a1, a2 = (np.asarray(k).astype(np.int64).astype(np.uint64) * ax for k, ax in zip((k0, k1, k2), _AXES, strict=True))
-    h = (a0[:, None] + a1[None, :])[:, :, None] + a2
-    h ^= key
-    tmp = np.empty_like(h)
-    _mix_inplace(h, tmp)
-    h2 = h + _GOLD
-    _mix_inplace(h2, tmp)
-    h >>= np.uint64(40)
-    u1 = h.astype(np.int32).astype(np.float32)  # < 2**24 after the shift: exact, and faster than from uint64
-    u1 += np.float32(0.5)
-    u1 *= np.float32(1.0 / (1 << 24))
-    np.log(u1, out=u1)
-    u1 *= np.float32(-2.0)
-    np.sqrt(u1, out=u1)  # the radius of Box-Muller
-    h2 >>= np.uint64(40)
-    u2 = h2.astype(np.int32).astype(np.float32)
-    u2 *= np.float32(1.0 / (1 << 24))
-    u2 *= np.float32(2 * math.pi)
-    np.cos(u2, out=u2)
-    u1 *= u2
-    return u1
+    h = (a0[:, :, None] + a1[:, None, :])[:, :, :, None] + a2[:, None, None, :]
+    h ^= keys[:, None, None, None]
+    return _normals_from_hash(h)
 
 
 def texture_field(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -104,36 +115,59 @@ def texture_field(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def scaled_texture(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndarray], scale: float) -> np.ndarray:
-    """``scale`` times :func:`texture_field` (the factor is folded into a resampling matrix).
+    """``scale`` times :func:`texture_field` (the factor is folded into a resampling matrix)."""
+    return scaled_textures([t], [offsets], [scale])[0]
+
+
+def _blur_window(sigma: float) -> int:
+    """Half width (nodes) of the Gaussian blur of the noise grid: 3 sigma, 0 when there is no blur."""
+    return int(math.ceil(3 * sigma)) if sigma > 1e-3 else 0
+
+
+def scaled_textures(tumors: list[TumorParams], offsets: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                    scales: list[float]) -> list[np.ndarray]:
+    """:func:`scaled_texture` of several tumors at once (one hash, one set of batched products).
 
     Per axis the resampling matrix is cubic interpolation of the noise grid followed by the
-    Gaussian blur (rows renormalized at the grid's ends), each row scaled to unit norm; the
-    three axes share one cubic-weight evaluation and one table of Gaussian weights.
+    Gaussian blur (truncated at 3 sigma), each row scaled to unit norm, so every voxel has unit
+    variance. Each tumor's field depends on its own record and offsets only: the grids of the
+    batch are padded with further nodes of the same unbounded noise lattice, which carry zero
+    weight. Axes are padded by repeating their last offset; the results are cropped back.
     """
-    g = float(t.grain_mm)
-    sigma = float(t.texture_blur_mm) / g
-    pad = 2 + int(math.ceil(3 * sigma))
-    offs = [np.asarray(o, dtype=np.float64) for o in offsets]
-    k_lo = [int(math.floor(float(o.min()) / g)) - pad for o in offs]
-    sizes = [int(math.ceil(float(o.max()) / g)) + pad - lo + 1 for o, lo in zip(offs, k_lo, strict=True)]
-    kmax = max(sizes)
-    cub = cubic_matrix(np.concatenate([o / g - lo for o, lo in zip(offs, k_lo, strict=True)]), kmax)
-    if sigma > 1e-3:
-        x = np.arange(kmax, dtype=np.float64)
-        e = np.exp(-0.5 * ((x[:, None] - x[None, :]) / sigma) ** 2)
-    mats = []
-    r0 = 0
-    for o, k in zip(offs, sizes, strict=True):
-        c = cub[r0:r0 + o.size, :k]
-        r0 += o.size
-        if sigma > 1e-3:
-            ek = e[:k, :k]
-            m = c @ (ek / ek.sum(axis=1, keepdims=True))
-        else:
-            m = c.copy()
-        m /= np.sqrt(np.einsum("ij,ij->i", m, m))[:, None]  # unit variance at every voxel
+    n = len(tumors)
+    if n == 0:
+        return []
+    grain = np.array([float(t.grain_mm) for t in tumors])
+    sig = [float(t.texture_blur_mm) / g for t, g in zip(tumors, grain, strict=True)]
+    win = np.array([_blur_window(sg) for sg in sig])
+    pad = 2 + win
+    sizes_out = [[len(o[k]) for o in offsets] for k in range(3)]
+    mats, k_lo = [], []
+    for k in range(3):
+        rows = max(sizes_out[k])
+        pos = np.empty((n, rows))
+        for i, o in enumerate(offsets):
+            ok = np.asarray(o[k], dtype=np.float64)
+            pos[i, :ok.size] = ok
+            pos[i, ok.size:] = ok[-1]
+        pos /= grain[:, None]
+        lo = np.floor(pos.min(axis=1)).astype(np.int64) - pad
+        size = np.ceil(pos.max(axis=1)).astype(np.int64) + pad - lo + 1
+        width = int(size.max())
+        pos -= lo[:, None]
+        m = cubic_matrix_stack(pos, width)
+        if win.any():
+            x = np.arange(width, dtype=np.float64)
+            diff = x[:, None] - x[None, :]
+            sg = np.array([max(v, 1e-3) for v in sig])[:, None, None]
+            e = np.exp(-0.5 * (diff / sg) ** 2)
+            e *= np.abs(diff) <= win[:, None, None]  # no blur (window 0): the identity
+            m = np.matmul(m, e.astype(np.float32))
+        m /= np.sqrt(np.einsum("sij,sij->si", m, m))[:, :, None]  # unit variance at every voxel
+        if k == 0:
+            m *= np.asarray(scales, dtype=np.float32)[:, None, None]
         mats.append(m)
-    if scale != 1.0:
-        mats[0] *= scale
-    noise = hashed_normals(t.texture_seed, *(np.arange(lo, lo + k) for lo, k in zip(k_lo, sizes, strict=True)))
-    return apply_separable(noise, (mats[0], mats[1], mats[2]))
+        k_lo.append(lo[:, None] + np.arange(width))
+    noise = hashed_normals_stack([t.texture_seed for t in tumors], k_lo[0], k_lo[1], k_lo[2])
+    out = apply_separable_stack(noise, (mats[0], mats[1], mats[2]))
+    return [out[i, :sizes_out[0][i], :sizes_out[1][i], :sizes_out[2][i]] for i in range(n)]
