@@ -21,6 +21,7 @@ from tumorsynth.texture import hashed_normals_stack
 
 __all__ = ["FOLD_MIN_DET", "MIN_PUSH_VOXELS", "TumorPlan", "plan_tumor", "plan_tumors", "push_reach"]
 
+EDGE_REACH = 3.0  # sigmas of the soft edge inside a tumor's box
 MIN_PUSH_VOXELS = 0.5  # pushes under half a voxel move no voxel (nearest-voxel resampling)
 
 
@@ -138,7 +139,8 @@ def _geometry(t: TumorParams, params: CaseParams, shape: tuple[int, ...]) -> _Ge
     a = np.asarray(t.semi_axes_mm, dtype=np.float64)
     rot = quaternion_matrix(t.rotation)
     smax = float(s.max())
-    edge = 4.0 * math.sqrt(t.edge_blur_mm**2 + smax**2 / 12) if t.edge_blur_mm > 0 else 0.0
+    # the soft edge reaches EDGE_REACH sigmas: beyond, Phi(-3) times the contrast is below 0.1 HU
+    edge = EDGE_REACH * math.sqrt(t.edge_blur_mm**2 + smax**2 / 12) if t.edge_blur_mm > 0 else 0.0
     rim = 1.0 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
     reach_out = max(edge, rim)
     need = max(reach_out, push_reach(t, float(s.min())))

@@ -140,7 +140,6 @@ def scaled_textures(tumors: list[TumorParams], offsets: list[tuple[np.ndarray, n
     grain = np.array([float(t.grain_mm) for t in tumors])
     sig = [float(t.texture_blur_mm) / g for t, g in zip(tumors, grain, strict=True)]
     win = np.array([_blur_window(sg) for sg in sig])
-    pad = 2 + win
     sizes_out = [[len(o[k]) for o in offsets] for k in range(3)]
     mats, k_lo = [], []
     for k in range(3):
@@ -151,11 +150,12 @@ def scaled_textures(tumors: list[TumorParams], offsets: list[tuple[np.ndarray, n
             pos[i, :ok.size] = ok
             pos[i, ok.size:] = ok[-1]
         pos /= grain[:, None]
-        lo = np.floor(pos.min(axis=1)).astype(np.int64) - pad
-        size = np.ceil(pos.max(axis=1)).astype(np.int64) + pad - lo + 1
-        width = int(size.max())
-        pos -= lo[:, None]
+        # the nodes a voxel reads: cubic interpolation 1 below to 2 above, then the blur window
+        lo = np.floor(pos.min(axis=1)) - 1 - win
+        pos -= lo[:, None]  # >= 1 + win (rounding is monotone)
+        width = int(np.floor(pos.max())) + 3 + int(win.max())
         m = cubic_matrix_stack(pos, width)
+        lo = lo.astype(np.int64)
         if win.any():
             x = np.arange(width, dtype=np.float64)
             diff = x[:, None] - x[None, :]
