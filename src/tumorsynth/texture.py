@@ -10,6 +10,7 @@ off. The grid is blurred with sigma_b and resampled to the voxels by one small m
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -25,6 +26,7 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _AXES = (np.uint64(0xD6E8FEB86659FD93), np.uint64(0xA0761D6478BD642F), np.uint64(0xE7037ED1A0B428DB))
 
 
+_AXES_ARRAY = np.array(_AXES, dtype=np.uint64)
 _MASK = (1 << 64) - 1
 
 
@@ -38,15 +40,22 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def _mix_inplace(z: np.ndarray, tmp: np.ndarray) -> None:
-    """:func:`_mix` in place, with a scratch array of the same shape."""
-    np.right_shift(z, np.uint64(30), out=tmp)
+_F1 = np.uint32(0x7FEB352D)  # a 32-bit xorshift-multiply finalizer with low bias
+_F2 = np.uint32(0x846CA68B)
+
+
+def _mix32_inplace(z: np.ndarray, tmp: np.ndarray) -> None:
+    """Finalize uint32 hashes in place (wrapping arithmetic), with a scratch array of the same shape.
+
+    32-bit lanes: twice as many per vector instruction as uint64, and a vectorized multiply.
+    """
+    np.right_shift(z, np.uint32(16), out=tmp)
     z ^= tmp
-    z *= _M1
-    np.right_shift(z, np.uint64(27), out=tmp)
+    z *= _F1
+    np.right_shift(z, np.uint32(15), out=tmp)
     z ^= tmp
-    z *= _M2
-    np.right_shift(z, np.uint64(31), out=tmp)
+    z *= _F2
+    np.right_shift(z, np.uint32(16), out=tmp)
     z ^= tmp
 
 
@@ -60,26 +69,24 @@ def _mix_int(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def _normals_from_hash(h: np.ndarray) -> np.ndarray:
-    """Box-Muller normals from hashed uint64 counters (``h`` is overwritten).
+@functools.cache
+def _normal_table() -> np.ndarray:
+    """The standard normal quantiles at the centres of 65536 equal-probability bins (float32)."""
+    from scipy.special import ndtri
 
-    One splitmix64 round per node; its top 24 bits give the radius, the next 24 the angle.
+    return ndtri((np.arange(1 << 16) + 0.5) / (1 << 16)).astype(np.float32)
+
+
+def _normals_from_hash(h: np.ndarray) -> np.ndarray:
+    """Standard normals from uint32 pre-hashes (``h`` is overwritten).
+
+    One finalizer round per node; its top 16 bits pick one of 65536 equal-probability normal
+    quantiles (values to +-4.3 SD): a table lookup instead of Box-Muller's log and cosine,
+    several times faster and the same distribution to 1/65536 in probability.
     """
-    _mix_inplace(h, np.empty_like(h))
-    lo = (h >> np.uint64(16)).astype(np.uint32)  # bits 16..47; the low 24 of them: bits 16..39
-    lo &= np.uint32(0xFFFFFF)
-    h >>= np.uint64(40)
-    u1 = h.astype(np.int32).astype(np.float32)  # < 2**24 after the shift: exact, and faster than from uint64
-    u1 += np.float32(0.5)
-    u1 *= np.float32(1.0 / (1 << 24))
-    np.log(u1, out=u1)
-    u1 *= np.float32(-2.0)
-    np.sqrt(u1, out=u1)  # the radius of Box-Muller
-    u2 = lo.view(np.int32).astype(np.float32)
-    u2 *= np.float32(2 * math.pi / (1 << 24))
-    np.cos(u2, out=u2)
-    u1 *= u2
-    return u1
+    _mix32_inplace(h, np.empty_like(h))
+    h >>= np.uint32(16)
+    return np.take(_normal_table(), h.astype(np.intp))
 
 
 def hashed_normals(seed: int, k0: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
@@ -96,13 +103,25 @@ def hashed_normals(seed: int, k0: np.ndarray, k1: np.ndarray, k2: np.ndarray) ->
 
 def hashed_normals_stack(seeds: list[int], k0: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
     """:func:`hashed_normals` of several seeds at once: ``k0`` (S, n0), ``k1`` (S, n1), ``k2`` (S, n2)
-    give (S, n0, n1, n2), entry ``s`` equal to ``hashed_normals(seeds[s], k0[s], k1[s], k2[s])``."""
-    keys = np.array([_mix_int(int(sd) % (1 << 64) + int(_GOLD)) for sd in seeds], dtype=np.uint64)
-    # wrapping uint64 array arithmetic (array integer ops raise no overflow warnings)
-    a0, a1, a2 = (np.asarray(k).astype(np.int64).astype(np.uint64) * ax for k, ax in zip((k0, k1, k2), _AXES, strict=True))
-    h = (a0[:, :, None] + a1[:, None, :])[:, :, :, None] + a2[:, None, None, :]
-    h ^= keys[:, None, None, None]
-    return _normals_from_hash(h)
+    give (S, n0, n1, n2), entry ``s`` equal to ``hashed_normals(seeds[s], k0[s], k1[s], k2[s])``.
+
+    Each axis index is hashed on its own (splitmix64 of index, axis and seed, on the short 1-D
+    axes); a node combines its three axis hashes, ``h0 ^ (h1 + h2)`` in 32 bits, and one 32-bit
+    finalizer round over the grid decorrelates the nodes.
+    """
+    keys = np.array([_mix_int(int(sd) % (1 << 64) + int(_GOLD)) for sd in seeds], dtype=np.uint64)[:, None]
+    ks = [np.asarray(k) for k in (k0, k1, k2)]
+    s, n0, n1, n2 = len(seeds), ks[0].shape[1], ks[1].shape[1], ks[2].shape[1]
+    # the three axes in one pass; wrapping uint64 arithmetic (array ops raise no overflow warnings)
+    mult = np.repeat(_AXES_ARRAY, [n0, n1, n2])
+    a = np.concatenate(ks, axis=1).astype(np.int64).astype(np.uint64)
+    a *= mult
+    a ^= keys
+    a = _mix(a).astype(np.uint32)
+    a0, a1, a2 = a[:, :n0], a[:, n0:n0 + n1], a[:, n0 + n1:]
+    plane = (a1[:, :, None] + a2[:, None, :]).reshape(s, 1, n1 * n2)
+    h = a0[:, :, None] ^ plane  # long contiguous rows: far faster than a 3-D broadcast
+    return _normals_from_hash(h).reshape(s, n0, n1, n2)
 
 
 def texture_field(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndarray],
