@@ -314,8 +314,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
         sub = geos if every else [geos[i] for i in deformed]
         xs = x if every else tuple(xk[deformed] for xk in x)
         rs = r if every else r[deformed]
-        ur = _radial_displacement(sub, xs)  # type: ignore[arg-type]
-        ur /= rs
+        v = _radial_displacement(sub, xs)  # type: ignore[arg-type]  # x . u = r u_r
         # the fold check looks around the tumor (inside any box it gets), at nodes with both
         # neighbours in the tumor's own grid: central differences, whatever the batch
         oks = []
@@ -331,10 +330,17 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
         near &= (oks[1][:, :, None] & oks[2][:, None, :]).reshape(len(sub), 1, b1 * b2)
         h = np.array([[0.5 / (st * sk) for st, sk in zip(q.step, q.s, strict=True)] for q in sub], dtype=np.float32)
         q1, q2 = (p1, p2) if every else (p1[deformed], p2[deformed])
-        slope = _central_slopes(ur, xs[0][:, :, None] * h[:, 0, None, None], q1 * h[:, 1, None, None],
+        # slope of u_r = v / r along the ray: (x . grad v - v) / r^2, from differences of the
+        # smooth v (differences of u_r itself would carry the turn of x / r between nodes,
+        # an error of order |u| h^2 / r^3 near the centre)
+        slope = _central_slopes(v, xs[0][:, :, None] * h[:, 0, None, None], q1 * h[:, 1, None, None],
                                 q2 * h[:, 2, None, None], b2)
+        slope -= v
+        slope /= rs
         slope /= rs
         scale = _scale_from_slopes(slope, near, axis=(1, 2))
+        ur = v
+        ur /= rs
         if (scale != 1.0).any():
             ur *= scale.astype(np.float32)[:, None, None]
         ur /= rs
@@ -375,8 +381,6 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     cmin += pen12
     need = np.array([q.need + 0.6 * q.diag_mm for q in geos], dtype=np.float32)[:, None, None]
     has, mlo, mhi = _cell_ranges(cmin < need, b1 - 1, b2)  # d is ~1-Lipschitz; a nearest corner is within diag/2
-    out = np.array([q.reach_out + 0.6 * q.diag_mm for q in geos], dtype=np.float32)[:, None, None]
-    has_core, ilo, ihi = _cell_ranges(cmin < out, b1 - 1, b2)
     dg4 = dg.reshape(n, b0, b1, b2)
     pv4 = None if pv_c is None else pv_c.reshape(n, b0, b1, b2)
     plans: list[TumorPlan | None] = []
@@ -384,14 +388,23 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
         if not has[i]:
             plans.append(None)
             continue
-        plans.append(_finish(q, dg4[i], None if pv4 is None else pv4[i], mlo[i].tolist(), mhi[i].tolist(),
-                             (ilo[i].tolist(), ihi[i].tolist()) if has_core[i] else None))
+        plans.append(_finish(q, dg4[i], None if pv4 is None else pv4[i], mlo[i].tolist(), mhi[i].tolist()))
     return plans
 
 
-def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int], mhi: list[int],
-            core: tuple[list[int], list[int]] | None) -> TumorPlan | None:
-    """Cut one tumor's box to its marked cells and interpolate its distances to the voxels."""
+def _bbox(mask: np.ndarray) -> list[tuple[int, int]] | None:
+    """Index range (start, stop) per axis of the True voxels of a 3-D mask; None if there are none."""
+    i0 = np.flatnonzero(mask.any(axis=(1, 2)))
+    if i0.size == 0:
+        return None
+    p12 = np.asarray(mask.any(axis=0))
+    i1, i2 = np.flatnonzero(p12.any(axis=1)), np.flatnonzero(p12.any(axis=0))
+    return [(int(i[0]), int(i[-1]) + 1) for i in (i0, i1, i2)]
+
+
+def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int], mhi: list[int]) -> TumorPlan | None:
+    """Interpolate one tumor's distances to the voxels of its marked cells and cut its box to the
+    voxels within reach (``d <= need``); the blend's part, ``d <= reach_out``, is its inner box."""
     lo, step, hi, s = q.lo, q.step, q.hi, q.s
     start = [int(lo[k] + step[k] * mlo[k]) for k in range(3)]  # may lie before the CT (< 0)
     skip = [max(0, -v) for v in start]
@@ -399,26 +412,31 @@ def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int
     fhi = [int(min(lo[k] + step[k] * mhi[k] + 1, hi[k])) for k in range(3)]
     if any(fhi[k] <= flo[k] for k in range(3)):
         return None
-    box = (slice(flo[0], fhi[0]), slice(flo[1], fhi[1]), slice(flo[2], fhi[2]))
-    if core is not None and q.need > q.reach_out:
-        ilo, ihi = core
-        inner = tuple(slice(max(int(step[k] * (ilo[k] - mlo[k])) - skip[k], 0),
-                            max(int(min(step[k] * (ihi[k] - mlo[k]) + 1 - skip[k], fhi[k] - flo[k])), 1))
-                      for k in range(3))
-    else:
-        inner = tuple(slice(0, fhi[k] - flo[k]) for k in range(3))
     sub = (slice(mlo[0], mhi[0] + 1), slice(mlo[1], mhi[1] + 1), slice(mlo[2], mhi[2] + 1))
     full_shape = (fhi[0] - start[0], fhi[1] - start[1], fhi[2] - start[2])
     steps = (int(step[0]), int(step[1]), int(step[2]))
     crop = (slice(skip[0], None), slice(skip[1], None), slice(skip[2], None))
-    d = np.ascontiguousarray(upsample_linear(dg[sub], steps, full_shape)[crop])
+    d_cells = upsample_linear(dg[sub], steps, full_shape)[crop]
+    # the marked cells hold every voxel within reach, with a margin of up to a cell: cut it off
+    # (cells of one voxel leave little to cut)
+    cut = _bbox(d_cells <= np.float32(q.need)) if steps != (1, 1, 1) else [(0, n) for n in d_cells.shape]
+    if cut is None:
+        return None
+    keep = (slice(*cut[0]), slice(*cut[1]), slice(*cut[2]))
+    d = np.ascontiguousarray(d_cells[keep])
+    box = (slice(flo[0] + cut[0][0], flo[0] + cut[0][1]), slice(flo[1] + cut[1][0], flo[1] + cut[1][1]),
+           slice(flo[2] + cut[2][0], flo[2] + cut[2][1]))
+    inner = (slice(0, d.shape[0]), slice(0, d.shape[1]), slice(0, d.shape[2]))
+    if q.need > q.reach_out:
+        core = _bbox(d <= np.float32(q.reach_out))
+        inner = (slice(*core[0]), slice(*core[1]), slice(*core[2])) if core is not None else (slice(0, 1),) * 3
     pv_var: np.ndarray | float = float(s[0] ** 2 / 12)
     if pv_c is not None:
-        pv_var = upsample_linear(pv_c[sub], steps, full_shape)[crop]
-    offsets = tuple(((np.arange(flo[k], fhi[k]) - q.c[k]) * s[k]).astype(np.float32) for k in range(3))
+        pv_var = upsample_linear(pv_c[sub], steps, full_shape)[crop][keep]
+    offsets = tuple(((np.arange(b.start, b.stop) - q.c[k]) * s[k]).astype(np.float32) for k, b in enumerate(box))
     reach = q.base + q.bound + q.reach_out + float(s.max())
     return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
-                     reach_mm=(float(reach[0]), float(reach[1]), float(reach[2])), inner=inner)  # type: ignore[arg-type]
+                     reach_mm=(float(reach[0]), float(reach[1]), float(reach[2])), inner=inner)
 
 
 def plan_tumors(tumors: tuple[TumorParams, ...] | list[TumorParams], params: CaseParams,

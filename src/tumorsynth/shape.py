@@ -36,10 +36,22 @@ def quaternion_matrix(q: tuple[float, float, float, float]) -> np.ndarray:
     ])
 
 
+DEFORM_STEP_PER_SIGMA = 4.0  # control points at least this many sigma_e apart
+
+
 def deformation_step_mm(t: TumorParams) -> float:
-    """Spacing of the control points of a tumor's elastic deformation: about three across it."""
+    """Spacing of the control points of a tumor's elastic deformation.
+
+    About three control points across the tumor (1.25 mean semi-axes apart), and never closer
+    than DEFORM_STEP_PER_SIGMA sigma_e: offsets of SD sigma_e between control points h apart
+    give slopes of about 4 sigma_e / h, and slopes near -1 would fold the tumor onto itself.
+    So a strong deformation makes broad lobes; the fold check in :mod:`tumorsynth.plan` then
+    rarely has to scale a field down (which would make every sigma_e beyond the limit give
+    the same shape). The paper's types (Table 6) keep 1.25 r for all but the top of the
+    medium range.
+    """
     a0, a1, a2 = (float(v) for v in t.semi_axes_mm)
-    return 1.25 * ((a0 + a1 + a2) / 3)
+    return max(1.25 * ((a0 + a1 + a2) / 3), DEFORM_STEP_PER_SIGMA * float(t.deform_sigma_mm))
 
 
 def signed_distance(
