@@ -119,10 +119,10 @@ class _Geometry:
 
     t: TumorParams
     rot: np.ndarray
-    a: np.ndarray
-    c: np.ndarray
-    s: np.ndarray
-    base: np.ndarray  # half extents of the rotated ellipsoid per axis (mm)
+    a: tuple[float, ...]  # semi-axes (mm)
+    c: tuple[float, ...]  # centre (voxel index)
+    s: np.ndarray  # voxel spacing (mm)
+    base: tuple[float, ...]  # half extents of the rotated ellipsoid per axis (mm)
     bound: float  # bound of the deformation's displacement (mm)
     need: float  # reach of the blend and the mass effect outside the surface (mm)
     reach_out: float  # reach of the blend alone
@@ -133,27 +133,25 @@ class _Geometry:
     diag_mm: float
 
 
-def _geometry(t: TumorParams, params: CaseParams, shape: tuple[int, ...]) -> _Geometry | None:
-    s = np.asarray(params.spacing_mm, dtype=np.float64)
-    c = np.asarray(t.centre_vox, dtype=np.float64)
-    a = np.asarray(t.semi_axes_mm, dtype=np.float64)
+def _geometry(t: TumorParams, s: np.ndarray, shape: tuple[int, ...]) -> _Geometry | None:
+    """Box geometry of tumor ``t`` on a CT of ``shape`` with voxel spacing ``s`` (plain Python)."""
+    sl = [float(v) for v in s]
+    cl = [float(v) for v in t.centre_vox]
+    a = tuple(float(v) for v in t.semi_axes_mm)
     rot = quaternion_matrix(t.rotation)
-    smax = float(s.max())
+    smax = max(sl)
     # the soft edge reaches EDGE_REACH sigmas: beyond, Phi(-3) times the contrast is below 0.1 HU
     edge = EDGE_REACH * math.sqrt(t.edge_blur_mm**2 + smax**2 / 12) if t.edge_blur_mm > 0 else 0.0
     rim = 1.0 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
     reach_out = max(edge, rim)
-    need = max(reach_out, push_reach(t, float(s.min())))
+    need = max(reach_out, push_reach(t, min(sl)))
     # the displacement is clipped node by node, and cubic interpolation overshoots its nodes by
     # at most OVERSHOOT: a bound that depends on sigma_e alone
     bound = OVERSHOOT * NODE_CLIP * float(t.deform_sigma_mm) if t.deform_sigma_mm > 0 else 0.0
-    base = np.sqrt((rot**2) @ (a**2))  # half extents of the rotated ellipsoid per axis
-    half = base + bound + need + smax
-    # integer grid geometry in plain Python (the same IEEE operations as numpy, fewer calls)
-    sl = [float(v) for v in s]
-    cl = [float(v) for v in c]
-    hl = [float(v) for v in half]
-    g_mm = min(max(float(a.min()) / 4.0, 1.0), 3.0)
+    rl = rot.tolist()
+    base = tuple(math.sqrt(sum(rl[k][j] ** 2 * a[j] ** 2 for j in range(3))) for k in range(3))  # rotated half extents
+    hl = [bk + bound + need for bk in base]  # the grid spans [c - h, c + h] (rounded outward)
+    g_mm = min(max(min(a) / 4.0, 1.0), 3.0)
     step = [max(1, round(g_mm / sk)) for sk in sl]
     # coarse nodes sit at floor(centre) + multiples of the step (any box gives the same nodes)
     lo = []
@@ -165,7 +163,7 @@ def _geometry(t: TumorParams, params: CaseParams, shape: tuple[int, ...]) -> _Ge
         return None
     n_nodes = [max(math.ceil((h - 1 - lw) / st) + 1, 2) for h, lw, st in zip(hi, lo, step, strict=True)]
     diag_mm = math.sqrt(sum((st * sk) * (st * sk) for st, sk in zip(step, sl, strict=True)))
-    return _Geometry(t=t, rot=rot, a=a, c=c, s=s, base=base, bound=bound, need=need, reach_out=reach_out,
+    return _Geometry(t=t, rot=rot, a=a, c=tuple(cl), s=s, base=base, bound=bound, need=need, reach_out=reach_out,
                      step=step, lo=lo, hi=hi, n_nodes=n_nodes, diag_mm=diag_mm)
 
 
@@ -293,7 +291,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     np.sqrt(r, out=r)
     np.maximum(r, np.float32(1e-3), out=r)
     # the ellipsoid in the rotated frame: rho0^2 = x^T A x, |grad|^2 / 4 = x^T B x (undeformed x)
-    inv2 = np.stack([1.0 / q.a**2 for q in geos])[:, None, :]  # (S, 1, 3)
+    inv2 = np.array([[1.0 / v**2 for v in q.a] for q in geos])[:, None, :]  # (S, 1, 3)
     rots = np.stack([q.rot for q in geos])
     qa = (rots * inv2) @ rots.transpose(0, 2, 1)
     qb = (rots * inv2**2) @ rots.transpose(0, 2, 1)
@@ -303,7 +301,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     np.maximum(sq, np.float32(1e-12), out=sq)
     np.sqrt(sq, out=sq)
     kd = rho / sq  # rho0 / |grad rho0^2 / 2|: the first-order distance per unit of rho
-    amin = np.array([float(q.a.min()) for q in geos])
+    amin = np.array([min(q.a) for q in geos])
     deformed = [i for i, q in enumerate(geos) if q.t.deform_sigma_mm > 0]
     if deformed:
         # keep the radial part of the displacement: it carries the change of shape (a surface
@@ -352,8 +350,10 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
             rho[deformed] *= ur
     dg = rho - np.float32(1.0)
     dg *= kd
-    centre = rho < 1e-3  # the centre itself: d -> -a along every direction
-    if centre.any():
+    # the centre itself (rho ~ 0, possible only at a node within 1e-3 a of it): d -> -a along every direction
+    lim = np.array([1e-3 * max(q.a) for q in geos])
+    if ((np.abs(x[0]).min(axis=1) < lim) & (np.abs(x[1]).min(axis=1) < lim) & (np.abs(x[2]).min(axis=1) < lim)).any():
+        centre = rho < 1e-3
         np.copyto(dg, np.broadcast_to((-amin).astype(np.float32)[:, None, None], dg.shape), where=centre)
     iso = float(s.max() - s.min()) <= 1e-6 * float(s.max())
     pv_c = None
@@ -418,8 +418,7 @@ def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int
     crop = (slice(skip[0], None), slice(skip[1], None), slice(skip[2], None))
     d_cells = upsample_linear(dg[sub], steps, full_shape)[crop]
     # the marked cells hold every voxel within reach, with a margin of up to a cell: cut it off
-    # (cells of one voxel leave little to cut)
-    cut = _bbox(d_cells <= np.float32(q.need)) if steps != (1, 1, 1) else [(0, n) for n in d_cells.shape]
+    cut = _bbox(d_cells <= np.float32(q.need))
     if cut is None:
         return None
     keep = (slice(*cut[0]), slice(*cut[1]), slice(*cut[2]))
@@ -434,9 +433,9 @@ def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int
     if pv_c is not None:
         pv_var = upsample_linear(pv_c[sub], steps, full_shape)[crop][keep]
     offsets = tuple(((np.arange(b.start, b.stop) - q.c[k]) * s[k]).astype(np.float32) for k, b in enumerate(box))
-    reach = q.base + q.bound + q.reach_out + float(s.max())
+    reach = [b + q.bound + q.reach_out + float(s.max()) for b in q.base]
     return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
-                     reach_mm=(float(reach[0]), float(reach[1]), float(reach[2])), inner=inner)
+                     reach_mm=(reach[0], reach[1], reach[2]), inner=inner)
 
 
 def plan_tumors(tumors: tuple[TumorParams, ...] | list[TumorParams], params: CaseParams,
@@ -451,7 +450,8 @@ def plan_tumors(tumors: tuple[TumorParams, ...] | list[TumorParams], params: Cas
     one shape (one array operation for all of them); each tumor's result depends on its own
     record alone.
     """
-    geos = [_geometry(t, params, shape) for t in tumors]
+    spacing = np.asarray(params.spacing_mm, dtype=np.float64)
+    geos = [_geometry(t, spacing, shape) for t in tumors]
     plans: list[TumorPlan | None] = [None] * len(geos)
     live = [i for i, q in enumerate(geos) if q is not None]
     for group in _groups([geos[i] for i in live]):  # type: ignore[misc]

@@ -109,7 +109,9 @@ def hashed_normals_stack(seeds: list[int], k0: np.ndarray, k1: np.ndarray, k2: n
     axes); a node combines its three axis hashes, ``h0 ^ (h1 + h2)`` in 32 bits, and one 32-bit
     finalizer round over the grid decorrelates the nodes.
     """
-    keys = np.array([_mix_int(int(sd) % (1 << 64) + int(_GOLD)) for sd in seeds], dtype=np.uint64)[:, None]
+    keys = np.array([int(sd) % (1 << 64) for sd in seeds], dtype=np.uint64)
+    keys += _GOLD
+    keys = _mix(keys)[:, None]  # the same as _mix_int per seed
     ks = [np.asarray(k) for k in (k0, k1, k2)]
     s, n0, n1, n2 = len(seeds), ks[0].shape[1], ks[1].shape[1], ks[2].shape[1]
     # the three axes in one pass; wrapping uint64 arithmetic (array ops raise no overflow warnings)
