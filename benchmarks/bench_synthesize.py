@@ -3,7 +3,9 @@
 Prints, per preset: the median wall time and CPU time of ``Synthesizer.__call__`` (the
 on-the-fly path: cost follows the tumors), of ``synthesize`` (the pure function, which also copies the whole CT and
 builds the label map), of ``sample_params``, and the peak extra memory of a call (tracemalloc,
-which sees numpy's allocations). Run: ``python benchmarks/bench_synthesize.py [--repeats 20]``.
+which sees numpy's allocations). Each call gets a new record (new tumors); after three warm-up
+calls per preset the presets take turns, so that a slow spell of a shared machine affects them
+alike. Run: ``python benchmarks/bench_synthesize.py [--repeats 40]``.
 """
 
 from __future__ import annotations
@@ -38,34 +40,45 @@ def main(argv: list[str] | None = None) -> None:
         prep_times.append(time.perf_counter() - t0)
     print(f"phantom {tuple(args.shape)} at {tuple(args.spacing)} mm: built in {t_phantom:.1f} s; "
           f"prepare: median {statistics.median(prep_times) * 1000:.0f} ms")
-    syn = ts.Synthesizer(ph.ct, ph.liver)
-    syn(ts.sample_params(prep, "tiny", rng=0))  # allocate the buffers once
-    print(f"{'preset':<8} {'tumors':>6} {'call ms':>8} {'cpu ms':>7} {'p90 ms':>7} {'pure ms':>8} {'sample ms':>9} {'peak MB':>8}")
+    # one Synthesizer per preset: a call restores the boxes of the previous call of its own preset
+    syns = {p: ts.Synthesizer(ph.ct, ph.liver) for p in PRESETS}
     rng = np.random.default_rng(args.seed)
-    for preset in PRESETS:
-        call, cpu, pure, samp, peaks, counts = [], [], [], [], [], []
-        for i in range(args.repeats):
+    samp: dict[str, list[float]] = {p: [] for p in PRESETS}
+    records: dict[str, list[ts.CaseParams]] = {p: [] for p in PRESETS}
+    for _ in range(args.repeats):
+        for preset in PRESETS:
             t0 = time.perf_counter()
-            params = ts.sample_params(prep, preset, rng=rng, on_no_room="relax")
-            samp.append(time.perf_counter() - t0)
-            counts.append(len(params.tumors))
+            records[preset].append(ts.sample_params(prep, preset, rng=rng, on_no_room="relax"))
+            samp[preset].append(time.perf_counter() - t0)
+    for preset in PRESETS:  # warm-up: the allocator reaches its working size
+        for params in records[preset][:3]:
+            syns[preset](params)
+    # the presets take turns, so that a slow spell of a shared machine hits them all alike
+    call: dict[str, list[float]] = {p: [] for p in PRESETS}
+    cpu: dict[str, list[float]] = {p: [] for p in PRESETS}
+    for i in range(args.repeats):
+        for preset in PRESETS:
+            params = records[preset][i]
             t0, c0 = time.perf_counter(), time.process_time()
-            syn(params)
-            call.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            if i < 3:  # memory in separate calls: tracemalloc slows numpy down
-                tracemalloc.start()
-                syn(params)
-                peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
-                tracemalloc.stop()
-            if i < 3:
-                t0 = time.perf_counter()
-                ts.synthesize(ph.ct, ph.liver, params)
-                pure.append(time.perf_counter() - t0)
-        print(f"{preset:<8} {statistics.mean(counts):>6.1f} {statistics.median(call) * 1000:>8.1f} "
-              f"{statistics.median(cpu) * 1000:>7.1f} "
-              f"{np.percentile(call, 90) * 1000:>7.1f} {statistics.median(pure) * 1000:>8.1f} "
-              f"{statistics.median(samp) * 1000:>9.1f} {max(peaks):>8.1f}")
+            syns[preset](params)
+            call[preset].append(time.perf_counter() - t0)
+            cpu[preset].append(time.process_time() - c0)
+    print(f"{'preset':<8} {'tumors':>6} {'call ms':>8} {'cpu ms':>7} {'p90 ms':>7} {'pure ms':>8} {'sample ms':>9} {'peak MB':>8}")
+    for preset in PRESETS:
+        pure, peaks = [], []
+        for params in records[preset][:3]:
+            tracemalloc.start()  # memory in separate calls: tracemalloc slows numpy down
+            syns[preset](params)
+            peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+            tracemalloc.stop()
+            t0 = time.perf_counter()
+            ts.synthesize(ph.ct, ph.liver, params)
+            pure.append(time.perf_counter() - t0)
+        counts = [len(p.tumors) for p in records[preset]]
+        print(f"{preset:<8} {statistics.mean(counts):>6.1f} {statistics.median(call[preset]) * 1000:>8.1f} "
+              f"{statistics.median(cpu[preset]) * 1000:>7.1f} "
+              f"{np.percentile(call[preset], 90) * 1000:>7.1f} {statistics.median(pure) * 1000:>8.1f} "
+              f"{statistics.median(samp[preset]) * 1000:>9.1f} {max(peaks):>8.1f}")
 
 
 if __name__ == "__main__":
