@@ -130,7 +130,6 @@ class _Geometry:
     lo: list[int]  # first coarse node (voxel index, may be < 0)
     hi: list[int]  # end of the box (exclusive)
     n_nodes: list[int]
-    diag_mm: float
 
 
 def _geometry(t: TumorParams, s: np.ndarray, shape: tuple[int, ...]) -> _Geometry | None:
@@ -162,9 +161,8 @@ def _geometry(t: TumorParams, s: np.ndarray, shape: tuple[int, ...]) -> _Geometr
     if any(h <= max(lw, 0) for h, lw in zip(hi, lo, strict=True)):
         return None
     n_nodes = [max(math.ceil((h - 1 - lw) / st) + 1, 2) for h, lw, st in zip(hi, lo, step, strict=True)]
-    diag_mm = math.sqrt(sum((st * sk) * (st * sk) for st, sk in zip(step, sl, strict=True)))
     return _Geometry(t=t, rot=rot, a=a, c=tuple(cl), s=s, base=base, bound=bound, need=need, reach_out=reach_out,
-                     step=step, lo=lo, hi=hi, n_nodes=n_nodes, diag_mm=diag_mm)
+                     step=step, lo=lo, hi=hi, n_nodes=n_nodes)
 
 
 GROUP_WASTE = 1.6  # a batch's padded grids may hold this many times the nodes of its tumors
@@ -379,8 +377,10 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     pen12 = np.where(ok12, np.float32(0), np.float32(np.inf)).astype(np.float32).reshape(n, 1, -1)
     cmin += pen0
     cmin += pen12
-    need = np.array([q.need + 0.6 * q.diag_mm for q in geos], dtype=np.float32)[:, None, None]
-    has, mlo, mhi = _cell_ranges(cmin < need, b1 - 1, b2)  # d is ~1-Lipschitz; a nearest corner is within diag/2
+    # the voxels' d interpolates the nodes' linearly: a cell holds a voxel within reach only if
+    # one of its corners is within reach
+    need = np.array([q.need for q in geos], dtype=np.float32)[:, None, None]
+    has, mlo, mhi = _cell_ranges(cmin <= need, b1 - 1, b2)
     dg4 = dg.reshape(n, b0, b1, b2)
     pv4 = None if pv_c is None else pv_c.reshape(n, b0, b1, b2)
     plans: list[TumorPlan | None] = []
