@@ -9,6 +9,8 @@ spacing: the matrices are built from each axis's own voxel positions in millimet
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -201,6 +203,21 @@ def apply_separable_stack(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray,
 LERP_MATMUL_MAX = 4_000_000  # multiply-adds below which an axis is upsampled by one matrix product
 
 
+@functools.lru_cache(maxsize=1024)
+def _lerp_matrix(k: int, n: int, m: int) -> np.ndarray:
+    """(n, m) matrix of linear interpolation from m nodes every k voxels to n voxels (read-only, cached:
+    tumors of one size share it)."""
+    pos = np.arange(n) / k
+    i0 = np.minimum(np.floor(pos).astype(np.intp), m - 2)
+    w = pos - i0
+    lin = np.zeros((n, m), dtype=np.float32)
+    rows = np.arange(n)
+    lin[rows, i0] = 1.0 - w
+    lin[rows, i0 + 1] = w
+    lin.setflags(write=False)
+    return lin
+
+
 def upsample_linear(grid: np.ndarray, steps: tuple[int, int, int], out_shape: tuple[int, int, int]) -> np.ndarray:
     """Linear interpolation of a node grid (nodes every ``steps[k]`` voxels, node 0 at voxel 0).
 
@@ -219,13 +236,7 @@ def upsample_linear(grid: np.ndarray, steps: tuple[int, int, int], out_shape: tu
         if axis == 2 or m * out_size <= LERP_MATMUL_MAX:
             # one small matrix product (exact lerp weights), every write contiguous: for the last
             # axis always, for the others while the product is cheap
-            pos = np.arange(n) / k
-            i0 = np.minimum(np.floor(pos).astype(np.intp), m - 2)
-            w = pos - i0
-            lin = np.zeros((n, m), dtype=np.float32)
-            rows = np.arange(n)
-            lin[rows, i0] = 1.0 - w
-            lin[rows, i0 + 1] = w
+            lin = _lerp_matrix(k, n, m)
             if axis == 2:
                 a0, a1 = out.shape[0], out.shape[1]
                 out = (out.reshape(a0 * a1, m) @ lin.T).reshape(a0, a1, n)
