@@ -207,16 +207,19 @@ def _radial_displacement(geos: list[_Geometry], x: tuple[np.ndarray, np.ndarray,
     """
     n = len(geos)
     g = np.array([deformation_step_mm(q.t) for q in geos], dtype=np.float64)[:, None]
-    mats, mxs, ks = [], [], []
+    pos = np.concatenate(x, axis=1) / g  # (S, n0 + n1 + n2) in lattice steps
+    cuts = np.cumsum([0, *(xk.shape[1] for xk in x)])
+    los, widths = [], []
     for k in range(3):
-        pos = x[k] / g  # (S, n_k) in lattice steps
-        lo = np.floor(pos.min(axis=1)) - 1
-        pos -= lo[:, None]  # >= 1 (rounding is monotone)
-        width = int(np.floor(pos.max())) + 3
-        m = cubic_matrix_stack(pos, width)
-        mats.append(m)
-        mxs.append(m * x[k][:, :, None])
-        ks.append(lo.astype(np.int64)[:, None] + np.arange(width))
+        pk = pos[:, cuts[k]:cuts[k + 1]]
+        lo = np.floor(pk.min(axis=1)) - 1
+        pk -= lo[:, None]  # >= 1 (rounding is monotone)
+        los.append(lo.astype(np.int64))
+        widths.append(int(np.floor(pk.max())) + 3)
+    m_all = cubic_matrix_stack(pos, max(widths))  # one matrix build for the three axes
+    mats = [m_all[:, cuts[k]:cuts[k + 1], :widths[k]] for k in range(3)]
+    mxs = [m * xk[:, :, None] for m, xk in zip(mats, x, strict=True)]
+    ks = [lo[:, None] + np.arange(w) for lo, w in zip(los, widths, strict=True)]
     seeds = [sd for q in geos for sd in _deform_seeds(q.t)]
     nodes = hashed_normals_stack(seeds, *(np.repeat(kk, 3, axis=0) for kk in ks))  # (3S, w0, w1, w2)
     sig = np.repeat(np.array([q.t.deform_sigma_mm for q in geos], dtype=np.float32), 3)[:, None, None, None]

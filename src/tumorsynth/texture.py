@@ -162,33 +162,41 @@ def scaled_textures(tumors: list[TumorParams], offsets: list[tuple[np.ndarray, n
     sig = [float(t.texture_blur_mm) / g for t, g in zip(tumors, grain, strict=True)]
     win = np.array([_blur_window(sg) for sg in sig])
     sizes_out = [[len(o[k]) for o in offsets] for k in range(3)]
-    mats, k_lo = [], []
+    rows = [max(sz) for sz in sizes_out]
+    cuts = np.cumsum([0, *rows])
+    pos = np.empty((n, int(cuts[-1])))
     for k in range(3):
-        rows = max(sizes_out[k])
-        pos = np.empty((n, rows))
         for i, o in enumerate(offsets):
             ok = np.asarray(o[k], dtype=np.float64)
-            pos[i, :ok.size] = ok
-            pos[i, ok.size:] = ok[-1]
-        pos /= grain[:, None]
+            pos[i, cuts[k]:cuts[k] + ok.size] = ok
+            pos[i, cuts[k] + ok.size:cuts[k + 1]] = ok[-1]
+    pos /= grain[:, None]
+    k_lo, widths = [], []
+    for k in range(3):
+        pk = pos[:, cuts[k]:cuts[k + 1]]
         # the nodes a voxel reads: cubic interpolation 1 below to 2 above, then the blur window
-        lo = np.floor(pos.min(axis=1)) - 1 - win
-        pos -= lo[:, None]  # >= 1 + win (rounding is monotone)
-        width = int(np.floor(pos.max())) + 3 + int(win.max())
-        m = cubic_matrix_stack(pos, width)
-        lo = lo.astype(np.int64)
-        if win.any():
-            x = np.arange(width, dtype=np.float64)
-            diff = x[:, None] - x[None, :]
-            sg = np.array([max(v, 1e-3) for v in sig])[:, None, None]
-            e = np.exp(-0.5 * (diff / sg) ** 2)
-            e *= np.abs(diff) <= win[:, None, None]  # no blur (window 0): the identity
-            m = np.matmul(m, e.astype(np.float32))
+        lo = np.floor(pk.min(axis=1)) - 1 - win
+        pk -= lo[:, None]  # >= 1 + win (rounding is monotone)
+        widths.append(int(np.floor(pk.max())) + 3 + int(win.max()))
+        k_lo.append(lo.astype(np.int64)[:, None] + np.arange(widths[-1]))
+    cub = cubic_matrix_stack(pos, max(widths))  # one matrix build for the three axes
+    blur = None
+    if win.any():  # Gaussian weights of node j on node k: a function of j - k, one table for all axes
+        x = np.arange(max(widths), dtype=np.float64)
+        diff = x[:, None] - x[None, :]
+        sg = np.array([max(v, 1e-3) for v in sig])[:, None, None]
+        blur = np.exp(-0.5 * (diff / sg) ** 2)
+        blur *= np.abs(diff) <= win[:, None, None]  # no blur (window 0): the identity
+        blur = blur.astype(np.float32)
+    mats = []
+    for k in range(3):
+        width = widths[k]
+        m = cub[:, cuts[k]:cuts[k + 1], :width]
+        m = np.matmul(m, blur[:, :width, :width]) if blur is not None else m.copy()
         m /= np.sqrt(np.einsum("sij,sij->si", m, m))[:, :, None]  # unit variance at every voxel
         if k == 0:
             m *= np.asarray(scales, dtype=np.float32)[:, None, None]
         mats.append(m)
-        k_lo.append(lo[:, None] + np.arange(width))
     noise = hashed_normals_stack([t.texture_seed for t in tumors], k_lo[0], k_lo[1], k_lo[2])
     out = apply_separable_stack(noise, (mats[0], mats[1], mats[2]))
     return [out[i, :sizes_out[0][i], :sizes_out[1][i], :sizes_out[2][i]] for i in range(n)]
