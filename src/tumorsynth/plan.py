@@ -371,6 +371,24 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
             pv_c += comp
         pv_c /= sq
         pv_c /= sq
+    need = np.array([q.need for q in geos], dtype=np.float32)[:, None, None]
+    dg4 = dg.reshape(n, b0, b1, b2)
+    pv4 = None if pv_c is None else pv_c.reshape(n, b0, b1, b2)
+    plans: list[TumorPlan | None] = []
+    if all(q.step == [1, 1, 1] for q in geos):
+        # the nodes are the voxels: the box is that of the nodes within reach
+        stop = [np.array([[q.n_nodes[k]] for q in geos]) for k in range(3)]
+        mark = dg <= need
+        mark &= (np.arange(b0) < stop[0])[:, :, None]  # nodes beyond a tumor's own grid: never
+        mark &= ((np.arange(b1) < stop[1])[:, :, None] & (np.arange(b2) < stop[2])[:, None, :]).reshape(n, 1, -1)
+        has, nlo, nhi = _cell_ranges(mark, b1, b2)
+        for i, q in enumerate(geos):
+            cut = [(int(q.lo[k] + nlo[i, k]), int(q.lo[k] + nhi[i, k])) for k in range(3)]
+            keep = (slice(int(nlo[i, 0]), int(nhi[i, 0])), slice(int(nlo[i, 1]), int(nhi[i, 1])),
+                    slice(int(nlo[i, 2]), int(nhi[i, 2])))
+            plans.append(_plan(q, np.ascontiguousarray(dg4[i][keep]), None if pv4 is None else pv4[i][keep], cut)
+                         if has[i] else None)
+        return plans
     cmin = _flat_cell_min(dg, b2)
     # cells beyond a tumor's own grid are never in its box
     c_idx = [np.arange(v - 1) for v in big]
@@ -382,11 +400,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     cmin += pen12
     # the voxels' d interpolates the nodes' linearly: a cell holds a voxel within reach only if
     # one of its corners is within reach
-    need = np.array([q.need for q in geos], dtype=np.float32)[:, None, None]
     has, mlo, mhi = _cell_ranges(cmin <= need, b1 - 1, b2)
-    dg4 = dg.reshape(n, b0, b1, b2)
-    pv4 = None if pv_c is None else pv_c.reshape(n, b0, b1, b2)
-    plans: list[TumorPlan | None] = []
     for i, q in enumerate(geos):
         if not has[i]:
             plans.append(None)
@@ -408,7 +422,7 @@ def _bbox(mask: np.ndarray) -> list[tuple[int, int]] | None:
 def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int], mhi: list[int]) -> TumorPlan | None:
     """Interpolate one tumor's distances to the voxels of its marked cells and cut its box to the
     voxels within reach (``d <= need``); the blend's part, ``d <= reach_out``, is its inner box."""
-    lo, step, hi, s = q.lo, q.step, q.hi, q.s
+    lo, step, hi = q.lo, q.step, q.hi
     start = [int(lo[k] + step[k] * mlo[k]) for k in range(3)]  # may lie before the CT (< 0)
     skip = [max(0, -v) for v in start]
     flo = [start[k] + skip[k] for k in range(3)]
@@ -425,16 +439,20 @@ def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int
     if cut is None:
         return None
     keep = (slice(*cut[0]), slice(*cut[1]), slice(*cut[2]))
-    d = np.ascontiguousarray(d_cells[keep])
-    box = (slice(flo[0] + cut[0][0], flo[0] + cut[0][1]), slice(flo[1] + cut[1][0], flo[1] + cut[1][1]),
-           slice(flo[2] + cut[2][0], flo[2] + cut[2][1]))
+    pv = None if pv_c is None else upsample_linear(pv_c[sub], steps, full_shape)[crop][keep]
+    return _plan(q, np.ascontiguousarray(d_cells[keep]), pv,
+                 [(flo[k] + cut[k][0], flo[k] + cut[k][1]) for k in range(3)])
+
+
+def _plan(q: _Geometry, d: np.ndarray, pv: np.ndarray | None, box_range: list[tuple[int, int]]) -> TumorPlan:
+    """The plan of one tumor from its distances ``d`` on the box ``box_range`` (voxel index ranges)."""
+    s = q.s
+    box = (slice(*box_range[0]), slice(*box_range[1]), slice(*box_range[2]))
     inner = (slice(0, d.shape[0]), slice(0, d.shape[1]), slice(0, d.shape[2]))
     if q.need > q.reach_out:
         core = _bbox(d <= np.float32(q.reach_out))
         inner = (slice(*core[0]), slice(*core[1]), slice(*core[2])) if core is not None else (slice(0, 1),) * 3
-    pv_var: np.ndarray | float = float(s[0] ** 2 / 12)
-    if pv_c is not None:
-        pv_var = upsample_linear(pv_c[sub], steps, full_shape)[crop][keep]
+    pv_var: np.ndarray | float = float(s[0] ** 2 / 12) if pv is None else pv
     offsets = tuple(((np.arange(b.start, b.stop) - q.c[k]) * s[k]).astype(np.float32) for k, b in enumerate(box))
     reach = [b + q.bound + q.reach_out + float(s.max()) for b in q.base]
     return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
