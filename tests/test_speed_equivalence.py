@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tumorsynth.grids import bbox, central_slopes, flat_cell_min
 from tumorsynth.interp import (
     apply_separable,
     apply_separable_stack,
@@ -11,9 +12,8 @@ from tumorsynth.interp import (
     gaussian_matrix,
     upsample_linear,
 )
-from tumorsynth.plan import _central_slopes, _flat_cell_min
+from tumorsynth.noise import hashed_normals, hashed_normals_stack
 from tumorsynth.shape import quaternion_matrix
-from tumorsynth.texture import hashed_normals, hashed_normals_stack
 
 
 def _upsample_reference(grid, steps, out_shape):
@@ -62,7 +62,7 @@ def test_central_slopes_match_np_gradient_inside_the_grid():
         shp = tuple(int(v) for v in rng.integers(3, 10, 3))
         ur = rng.standard_normal((s, *shp)).astype(np.float32)
         w = [rng.standard_normal((s, n)).astype(np.float32) for n in shp]
-        got = _central_slopes(ur.reshape(s, shp[0], -1), w[0][:, :, None],
+        got = central_slopes(ur.reshape(s, shp[0], -1), w[0][:, :, None],
                               np.repeat(w[1], shp[2], axis=1)[:, None], np.tile(w[2], (1, shp[1]))[:, None], shp[2])
         got = got.reshape(s, *shp)[:, 1:-1, 1:-1, 1:-1]
         for i in range(s):
@@ -74,7 +74,7 @@ def test_central_slopes_match_np_gradient_inside_the_grid():
 def test_flat_cell_min_is_min_over_corners():
     g = np.random.default_rng(2).standard_normal((2, 5, 6, 7)).astype(np.float32)
     ref = np.min([g[:, a:a + 4, b:b + 5, c:c + 6] for a in (0, 1) for b in (0, 1) for c in (0, 1)], axis=0)
-    got = _flat_cell_min(g.reshape(2, 5, -1), 7).reshape(2, 4, 5, 7)
+    got = flat_cell_min(g.reshape(2, 5, -1), 7).reshape(2, 4, 5, 7)
     assert np.array_equal(got[..., :6], ref)  # column 6 wraps around: masked by the caller
 
 
@@ -106,3 +106,15 @@ def test_hashed_normals_are_the_released_values():
                 1.9334816932678223, -0.9281741380691528, -0.3646431267261505, 0.9010363817214966,
                 1.2481111288070679, -2.203747272491455, 0.002352260984480381, 1.4256255626678467]
     assert v.dtype == np.float32 and v.ravel().tolist() == expected
+
+
+def test_bbox_is_the_range_of_the_nonzero_voxels():
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        mask = np.zeros(tuple(int(v) for v in rng.integers(3, 12, 3)), dtype=np.uint8)
+        if rng.random() < 0.8:
+            pts = [rng.integers(0, n, int(rng.integers(1, 4))) for n in mask.shape]
+            mask[pts[0][:, None, None], pts[1][None, :, None], pts[2][None, None, :]] = 1
+        idx = np.nonzero(mask)
+        expected = None if idx[0].size == 0 else [(int(i.min()), int(i.max()) + 1) for i in idx]
+        assert bbox(mask) == expected

@@ -14,10 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tumorsynth.interp import cubic_matrix_stack, upsample_linear
+from tumorsynth.grids import (
+    bbox,
+    central_slopes,
+    flat_cell_min,
+    marked_ranges,
+    plane_offsets,
+    quadratic_forms,
+)
+from tumorsynth.interp import upsample_linear
 from tumorsynth.params import CaseParams, TumorParams
-from tumorsynth.shape import NODE_CLIP, OVERSHOOT, deformation_step_mm, quaternion_matrix
-from tumorsynth.texture import hashed_normals_stack
+from tumorsynth.shape import NODE_CLIP, OVERSHOOT, quaternion_matrix, radial_displacement
 
 __all__ = ["FOLD_MIN_DET", "MIN_PUSH_VOXELS", "TumorPlan", "plan_tumor", "plan_tumors", "push_reach"]
 
@@ -56,54 +63,6 @@ def _scale_from_slopes(slope: np.ndarray, near: np.ndarray, axis: tuple[int, ...
     """
     worst = -np.min(slope, axis=axis, where=near, initial=np.inf).astype(np.float64)
     return np.where(worst <= 1.0 - FOLD_MIN_DET, 1.0, (1.0 - FOLD_MIN_DET) / np.maximum(worst, 1e-30))
-
-
-def _central_slopes(ur: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray, n2: int) -> np.ndarray:
-    """Slope ``sum_k D_k(ur) w_k`` with central differences D_k on the flat layout (S, n0, n1 * n2).
-
-    Differences along the last two axes are shifts of the flat plane (by ``n2`` and 1): they are
-    right wherever both neighbours lie on the grid, garbage elsewhere (the caller masks those).
-    """
-    s = ur.shape[0]
-    flat = ur.reshape(s, -1)
-    acc = np.zeros_like(ur)
-    np.subtract(flat[:, 2 * n2:], flat[:, :-2 * n2], out=acc.reshape(s, -1)[:, n2:-n2])
-    acc *= w1
-    tmp = np.zeros_like(ur)
-    np.subtract(flat[:, 2:], flat[:, :-2], out=tmp.reshape(s, -1)[:, 1:-1])
-    tmp *= w2
-    acc += tmp
-    np.subtract(ur[:, 2:], ur[:, :-2], out=tmp[:, 1:-1])
-    tmp[:, 0] = 0
-    tmp[:, -1] = 0
-    tmp *= w0
-    acc += tmp
-    return acc
-
-
-def _plane(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The offsets ``x1`` (S, n1) and ``x2`` (S, n2) spread over the flat plane: two (S, 1, n1 * n2)."""
-    s, n1, n2 = x1.shape[0], x1.shape[1], x2.shape[1]
-    return (np.repeat(x1, n2, axis=1).reshape(s, 1, n1 * n2),
-            np.tile(x2, (1, n1)).reshape(s, 1, n1 * n2))
-
-
-def _quadratic_forms(m: np.ndarray, x0: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
-    """``x^T m_s x`` on the flat layout (S, n0, n1 * n2): ``x0`` (S, n0, 1), ``p1``, ``p2`` from :func:`_plane`.
-
-    The terms without x0 live on the plane; the rest is one product and two sums over the grid,
-    each with a long contiguous inner loop.
-    """
-    f = (m * np.array([[1.0, 2.0, 2.0], [2.0, 1.0, 2.0], [2.0, 2.0, 1.0]])).astype(np.float32)[:, :, :, None, None]
-    plane = f[:, 1, 1] * p1 * p1
-    plane += f[:, 1, 2] * p1 * p2
-    plane += f[:, 2, 2] * p2 * p2
-    lin = f[:, 0, 1] * p1
-    lin += f[:, 0, 2] * p2
-    out = x0 * lin
-    out += plane
-    out += f[:, 0, 0] * x0 * x0
-    return out
 
 
 def push_reach(t: TumorParams, min_spacing_mm: float) -> float:
@@ -189,86 +148,6 @@ def _groups(geos: list[_Geometry]) -> list[list[int]]:
     return groups
 
 
-def _deform_seeds(t: TumorParams) -> list[int]:
-    """Seeds of the three displacement components (one unbounded node lattice each)."""
-    return [(int(t.deform_seed) * 3 + k) % (1 << 64) for k in range(3)]
-
-
-def _radial_displacement(geos: list[_Geometry], x: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """``x . u(x)`` on the flat layout (S, n0, n1 * n2) of the tumors' elastic deformations at their
-    node offsets ``x`` (``x[k]`` (S, n_k), mm).
-
-    The displacement of each component lives on an unbounded lattice of control points every
-    ``deformation_step_mm`` around the tumor centre, with hashed normal offsets of SD sigma_e
-    clipped at NODE_CLIP sigma_e, resampled by cubic interpolation (the elastic deformation of
-    the paper). Each tumor uses the lattice nodes its grid needs, so any box gives the same
-    field. Separable: three batched matrix products, the factor ``x_k`` of each component folded
-    into that axis's matrix and the sum over components into the last product.
-    """
-    n = len(geos)
-    g = np.array([deformation_step_mm(q.t) for q in geos], dtype=np.float64)[:, None]
-    pos = np.concatenate(x, axis=1) / g  # (S, n0 + n1 + n2) in lattice steps
-    cuts = np.cumsum([0, *(xk.shape[1] for xk in x)])
-    los, widths = [], []
-    for k in range(3):
-        pk = pos[:, cuts[k]:cuts[k + 1]]
-        lo = np.floor(pk.min(axis=1)) - 1
-        pk -= lo[:, None]  # >= 1 (rounding is monotone)
-        los.append(lo.astype(np.int64))
-        widths.append(int(np.floor(pk.max())) + 3)
-    m_all = cubic_matrix_stack(pos, max(widths))  # one matrix build for the three axes
-    mats = [m_all[:, cuts[k]:cuts[k + 1], :widths[k]] for k in range(3)]
-    mxs = [m * xk[:, :, None] for m, xk in zip(mats, x, strict=True)]
-    ks = [lo[:, None] + np.arange(w) for lo, w in zip(los, widths, strict=True)]
-    seeds = [sd for q in geos for sd in _deform_seeds(q.t)]
-    nodes = hashed_normals_stack(seeds, *(np.repeat(kk, 3, axis=0) for kk in ks))  # (3S, w0, w1, w2)
-    sig = np.repeat(np.array([q.t.deform_sigma_mm for q in geos], dtype=np.float32), 3)[:, None, None, None]
-    nodes *= sig
-    np.clip(nodes, -NODE_CLIP * sig, NODE_CLIP * sig, out=nodes)
-    m0, m1, m2 = mats
-    n0, n1, n2 = (xk.shape[1] for xk in x)
-    w0, w1, w2 = (mk.shape[2] for mk in mats)
-    # contract w2, then w1, then w0 (and the components), each as one matrix product per
-    # tumor and component on contiguous data
-    a2 = np.stack([m2, m2, mxs[2]], axis=1).transpose(0, 1, 3, 2)  # (S, 3, w2, n2)
-    t = np.matmul(nodes.reshape(n, 3, w0 * w1, w2), a2).reshape(n, 3, w0, w1, n2)
-    t = np.ascontiguousarray(t.transpose(0, 1, 3, 2, 4)).reshape(n, 3, w1, w0 * n2)
-    a1 = np.stack([m1, mxs[1], m1], axis=1)  # (S, 3, n1, w1)
-    t = np.matmul(a1, t).reshape(n, 3, n1, w0, n2)
-    t = np.ascontiguousarray(t.transpose(0, 1, 3, 2, 4)).reshape(n, 3 * w0, n1 * n2)
-    return np.matmul(np.concatenate([mxs[0], m0, m0], axis=2), t)  # (S, n0, n1 * n2): sum over components
-
-
-def _edges(hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First marked index and one past the last, per row of a (S, n) bool array."""
-    first = np.argmax(hit, axis=1)
-    last = hit.shape[1] - np.argmax(hit[:, ::-1], axis=1)
-    return first, last
-
-
-def _cell_ranges(mark: np.ndarray, c1: int, n2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Marked cells on the flat cell layout (S, c0, c1 * n2): any, first cell and last node per axis."""
-    s = mark.shape[0]
-    a0: np.ndarray = np.asarray(mark.any(axis=2))
-    p12: np.ndarray = np.asarray(mark.any(axis=1)).reshape(s, c1, n2)
-    lo, hi = zip(_edges(a0), _edges(np.asarray(p12.any(axis=2))), _edges(np.asarray(p12.any(axis=1))), strict=True)
-    return np.asarray(a0.any(axis=1)), np.stack(lo, axis=1), np.stack(hi, axis=1)
-
-
-def _flat_cell_min(g: np.ndarray, n2: int) -> np.ndarray:
-    """:func:`_cell_min` on the flat layout: (S, n0, n1 * n2) -> (S, n0 - 1, (n1 - 1) * n2).
-
-    Entry ``j1 * n2 + j2`` is cell (j1, j2); the column ``j2 = n2 - 1`` wraps around the plane:
-    garbage, which the caller masks (its last entry, with no neighbour, is +inf).
-    """
-    m = np.minimum(g[:, :-1], g[:, 1:])
-    m1 = np.minimum(m[..., :-n2], m[..., n2:])
-    out = np.empty_like(m1)
-    np.minimum(m1[..., :-1], m1[..., 1:], out=out[..., :-1])
-    out[..., -1] = np.inf
-    return out
-
-
 def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | None]:
     """Plans of tumors whose coarse grids are padded to one shape and evaluated together.
 
@@ -285,7 +164,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
                 + np.array([[q.step[k]] for q in geos], dtype=np.float64) * np.arange(big[k])
                 - np.array([[q.c[k]] for q in geos])) * s[k]).astype(np.float32) for k in range(3))
     x0 = x[0][:, :, None]
-    p1, p2 = _plane(x[1], x[2])
+    p1, p2 = plane_offsets(x[1], x[2])
     r = p1 * p1
     r += p2 * p2
     r = r + x0 * x0
@@ -296,9 +175,9 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     rots = np.stack([q.rot for q in geos])
     qa = (rots * inv2) @ rots.transpose(0, 2, 1)
     qb = (rots * inv2**2) @ rots.transpose(0, 2, 1)
-    rho = _quadratic_forms(qa, x0, p1, p2)
+    rho = quadratic_forms(qa, x0, p1, p2)
     np.sqrt(rho, out=rho)
-    sq = _quadratic_forms(qb, x0, p1, p2)
+    sq = quadratic_forms(qb, x0, p1, p2)
     np.maximum(sq, np.float32(1e-12), out=sq)
     np.sqrt(sq, out=sq)
     kd = rho / sq  # rho0 / |grad rho0^2 / 2|: the first-order distance per unit of rho
@@ -313,7 +192,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
         sub = geos if every else [geos[i] for i in deformed]
         xs = x if every else tuple(xk[deformed] for xk in x)
         rs = r if every else r[deformed]
-        v = _radial_displacement(sub, xs)  # type: ignore[arg-type]  # x . u = r u_r
+        v = radial_displacement([q.t for q in sub], xs)  # type: ignore[arg-type]  # x . u = r u_r
         # the fold check looks around the tumor (inside any box it gets), at nodes with both
         # neighbours in the tumor's own grid: central differences, whatever the batch
         oks = []
@@ -332,7 +211,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
         # slope of u_r = v / r along the ray: (x . grad v - v) / r^2, from differences of the
         # smooth v (differences of u_r itself would carry the turn of x / r between nodes,
         # an error of order |u| h^2 / r^3 near the centre)
-        slope = _central_slopes(v, xs[0][:, :, None] * h[:, 0, None, None], q1 * h[:, 1, None, None],
+        slope = central_slopes(v, xs[0][:, :, None] * h[:, 0, None, None], q1 * h[:, 1, None, None],
                                 q2 * h[:, 2, None, None], b2)
         slope -= v
         slope /= rs
@@ -381,7 +260,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
         mark = dg <= need
         mark &= (np.arange(b0) < stop[0])[:, :, None]  # nodes beyond a tumor's own grid: never
         mark &= ((np.arange(b1) < stop[1])[:, :, None] & (np.arange(b2) < stop[2])[:, None, :]).reshape(n, 1, -1)
-        has, nlo, nhi = _cell_ranges(mark, b1, b2)
+        has, nlo, nhi = marked_ranges(mark, b1, b2)
         for i, q in enumerate(geos):
             cut = [(int(q.lo[k] + nlo[i, k]), int(q.lo[k] + nhi[i, k])) for k in range(3)]
             keep = (slice(int(nlo[i, 0]), int(nhi[i, 0])), slice(int(nlo[i, 1]), int(nhi[i, 1])),
@@ -389,7 +268,7 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
             plans.append(_plan(q, np.ascontiguousarray(dg4[i][keep]), None if pv4 is None else pv4[i][keep], cut)
                          if has[i] else None)
         return plans
-    cmin = _flat_cell_min(dg, b2)
+    cmin = flat_cell_min(dg, b2)
     # cells beyond a tumor's own grid are never in its box
     c_idx = [np.arange(v - 1) for v in big]
     stop = [np.array([[q.n_nodes[k] - 1] for q in geos]) for k in range(3)]
@@ -400,23 +279,13 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     cmin += pen12
     # the voxels' d interpolates the nodes' linearly: a cell holds a voxel within reach only if
     # one of its corners is within reach
-    has, mlo, mhi = _cell_ranges(cmin <= need, b1 - 1, b2)
+    has, mlo, mhi = marked_ranges(cmin <= need, b1 - 1, b2)
     for i, q in enumerate(geos):
         if not has[i]:
             plans.append(None)
             continue
         plans.append(_finish(q, dg4[i], None if pv4 is None else pv4[i], mlo[i].tolist(), mhi[i].tolist()))
     return plans
-
-
-def _bbox(mask: np.ndarray) -> list[tuple[int, int]] | None:
-    """Index range (start, stop) per axis of the True voxels of a 3-D mask; None if there are none."""
-    i0 = np.flatnonzero(mask.any(axis=(1, 2)))
-    if i0.size == 0:
-        return None
-    p12 = np.asarray(mask.any(axis=0))
-    i1, i2 = np.flatnonzero(p12.any(axis=1)), np.flatnonzero(p12.any(axis=0))
-    return [(int(i[0]), int(i[-1]) + 1) for i in (i0, i1, i2)]
 
 
 def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int], mhi: list[int]) -> TumorPlan | None:
@@ -435,7 +304,7 @@ def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int
     crop = (slice(skip[0], None), slice(skip[1], None), slice(skip[2], None))
     d_cells = upsample_linear(dg[sub], steps, full_shape)[crop]
     # the marked cells hold every voxel within reach, with a margin of up to a cell: cut it off
-    cut = _bbox(d_cells <= np.float32(q.need))
+    cut = bbox(d_cells <= np.float32(q.need))
     if cut is None:
         return None
     keep = (slice(*cut[0]), slice(*cut[1]), slice(*cut[2]))
@@ -450,7 +319,7 @@ def _plan(q: _Geometry, d: np.ndarray, pv: np.ndarray | None, box_range: list[tu
     box = (slice(*box_range[0]), slice(*box_range[1]), slice(*box_range[2]))
     inner = (slice(0, d.shape[0]), slice(0, d.shape[1]), slice(0, d.shape[2]))
     if q.need > q.reach_out:
-        core = _bbox(d <= np.float32(q.reach_out))
+        core = bbox(d <= np.float32(q.reach_out))
         inner = (slice(*core[0]), slice(*core[1]), slice(*core[2])) if core is not None else (slice(0, 1),) * 3
     pv_var: np.ndarray | float = float(s[0] ** 2 / 12) if pv is None else pv
     offsets = tuple(((np.arange(b.start, b.stop) - q.c[k]) * s[k]).astype(np.float32) for k, b in enumerate(box))

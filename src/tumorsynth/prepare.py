@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from tumorsynth.errors import InputError, OptionError
+from tumorsynth.grids import bbox
 from tumorsynth.io import LIVER_HU_RANGE
 
 __all__ = ["Prepared", "liver_bbox", "prepare"]
@@ -71,14 +72,10 @@ class Prepared:
 
 def liver_bbox(liver: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """Bounding box of the non-zero voxels, hi exclusive; cost: three projections."""
-    out = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        proj = np.flatnonzero(liver.any(axis=other))
-        if proj.size == 0:
-            raise InputError("liver mask is empty; check the mask file or --liver-label")
-        out.append((int(proj[0]), int(proj[-1]) + 1))
-    return (out[0], out[1], out[2])
+    box = bbox(liver)
+    if box is None:
+        raise InputError("liver mask is empty; check the mask file or --liver-label")
+    return (box[0], box[1], box[2])
 
 
 def _block_mean(arr: np.ndarray, step: tuple[int, int, int]) -> np.ndarray:

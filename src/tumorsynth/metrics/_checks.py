@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tumorsynth.errors import OptionError
+from tumorsynth.grids import bbox
 
 
 def _check_pair(pred: Any, gt: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -38,12 +39,6 @@ def _check_tolerance(tolerance_mm: float) -> float:
 
 
 def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Bounding box of the non-zero voxels as slices, or None when empty."""
-    out = []
-    for ax in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != ax)
-        idx = np.flatnonzero(mask.any(axis=other))
-        if idx.size == 0:
-            return None
-        out.append(slice(int(idx[0]), int(idx[-1]) + 1))
-    return tuple(out)
+    """Bounding box of the non-zero voxels of a 3-D mask as slices, or None when empty."""
+    box = bbox(mask)
+    return None if box is None else tuple(slice(a, b) for a, b in box)
