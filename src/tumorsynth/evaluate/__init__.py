@@ -8,6 +8,8 @@ The pieces, each usable on its own:
 * :func:`evaluate_folder`: pairs prediction and ground-truth NIfTI files by case name, checks
   their grids, evaluates every case and writes ``cases.csv`` and ``summary.json`` (means,
   standard deviations, bootstrap confidence intervals, detection by tumor size).
+* :func:`case_key`, :func:`pair_cases` and :func:`split_cases` (module ``pairing``): the case
+  names that pair prediction and ground-truth files, and the cases of one fold of a split file.
 * :func:`table5` and :func:`collect_experiment`: the paper's Table 5 layout (one row per model x
   data regime, one column per fold and the average) from the per-fold summaries of an
   experiment folder ``EXP/<model>_<regime>/fold_<k>/eval/summary.json``.
@@ -18,13 +20,8 @@ See ``docs/evaluation.md`` for the conventions.
 from __future__ import annotations
 
 from tumorsynth.evaluate.case import LABELS, evaluate_case
-from tumorsynth.evaluate.folder import (
-    case_key,
-    evaluate_files,
-    evaluate_folder,
-    pair_cases,
-    split_cases,
-)
+from tumorsynth.evaluate.folder import evaluate_files, evaluate_folder
+from tumorsynth.evaluate.pairing import case_key, pair_cases, split_cases
 from tumorsynth.evaluate.report import collect_experiment, read_experiment, table5
 
 __all__ = [
