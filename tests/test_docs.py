@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-CORE = ["interp", "io", "params", "phantom", "prepare", "preview", "sampling", "synthesize", "texture", "noise",
+CORE = ["interp", "io", "params", "phantom", "prepare", "preview", "sampling", "synthesize", "texture", "noise", "grids",
         "cases", "presets"]
 
 

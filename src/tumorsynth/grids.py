@@ -9,9 +9,15 @@ around a row the results are garbage, which the callers mask.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
-__all__ = ["bbox", "central_slopes", "flat_cell_min", "marked_ranges", "plane_offsets", "quadratic_forms"]
+BATCH_WASTE = 1.6  # a batch's padded arrays may hold this many times the elements of its members
+
+__all__ = ["bbox", "central_slopes", "flat_cell_min", "marked_ranges", "plane_offsets", "quadratic_forms",
+           "size_groups"]
 
 
 def central_slopes(ur: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray, n2: int) -> np.ndarray:
@@ -104,3 +110,33 @@ def bbox(mask: np.ndarray) -> list[tuple[int, int]] | None:
     p12 = np.asarray(mask.any(axis=0))
     i1, i2 = np.flatnonzero(p12.any(axis=1)), np.flatnonzero(p12.any(axis=0))
     return [(int(i[0]), int(i[-1]) + 1) for i in (i0, i1, i2)]
+
+
+def size_groups(shapes: Sequence[Sequence[int]], max_elements: int, waste: float = BATCH_WASTE) -> list[list[int]]:
+    """Indices of the grids stacked together: largest first, a grid joins the current batch while
+    the padded batch holds at most ``waste`` times the elements of its grids and ``max_elements``.
+
+    Example:
+        >>> size_groups([(2, 2, 2), (10, 10, 10), (9, 10, 10)], max_elements=10**6)  # 1.6x padding at most
+        [[1, 2, 0]]
+        >>> size_groups([(2, 2, 2), (10, 10, 10)], max_elements=10**6)
+        [[1], [0]]
+        >>> size_groups([(10, 10, 10), (9, 10, 10)], max_elements=1500)
+        [[0], [1]]
+    """
+    order = sorted(range(len(shapes)), key=lambda i: -math.prod(shapes[i]))
+    groups: list[list[int]] = []
+    shape: list[int] = []
+    total = 0
+    for i in order:
+        n = list(shapes[i])
+        if groups:
+            new = [max(x, y) for x, y in zip(shape, n, strict=True)]
+            padded = math.prod(new) * (len(groups[-1]) + 1)
+            if padded <= waste * (total + math.prod(n)) and padded <= max_elements:
+                groups[-1].append(i)
+                shape, total = new, total + math.prod(n)
+                continue
+        groups.append([i])
+        shape, total = n, math.prod(n)
+    return groups

@@ -21,6 +21,7 @@ from tumorsynth.grids import (
     marked_ranges,
     plane_offsets,
     quadratic_forms,
+    size_groups,
 )
 from tumorsynth.interp import upsample_linear
 from tumorsynth.params import CaseParams, TumorParams
@@ -124,28 +125,7 @@ def _geometry(t: TumorParams, s: np.ndarray, shape: tuple[int, ...]) -> _Geometr
                      step=step, lo=lo, hi=hi, n_nodes=n_nodes)
 
 
-GROUP_WASTE = 1.6  # a batch's padded grids may hold this many times the nodes of its tumors
 GROUP_MAX_NODES = 2_000_000  # nodes of one batch (padded), to bound memory
-
-
-def _groups(geos: list[_Geometry]) -> list[list[int]]:
-    """Indices of the tumors planned together: similar grid shapes, little padding."""
-    order = sorted(range(len(geos)), key=lambda i: -math.prod(geos[i].n_nodes))
-    groups: list[list[int]] = []
-    shape: list[int] = []
-    total = 0
-    for i in order:
-        n = geos[i].n_nodes
-        if groups:
-            new = [max(x, y) for x, y in zip(shape, n, strict=True)]
-            padded = math.prod(new) * (len(groups[-1]) + 1)
-            if padded <= GROUP_WASTE * (total + math.prod(n)) and padded <= GROUP_MAX_NODES:
-                groups[-1].append(i)
-                shape, total = new, total + math.prod(n)
-                continue
-        groups.append([i])
-        shape, total = list(n), math.prod(n)
-    return groups
 
 
 def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | None]:
@@ -344,7 +324,7 @@ def plan_tumors(tumors: tuple[TumorParams, ...] | list[TumorParams], params: Cas
     geos = [_geometry(t, spacing, shape) for t in tumors]
     plans: list[TumorPlan | None] = [None] * len(geos)
     live = [i for i, q in enumerate(geos) if q is not None]
-    for group in _groups([geos[i] for i in live]):  # type: ignore[misc]
+    for group in size_groups([geos[i].n_nodes for i in live], GROUP_MAX_NODES):  # type: ignore[union-attr]
         members = [live[j] for j in group]
         for i, p in zip(members, _plan_group([geos[i] for i in members], params), strict=True):  # type: ignore[misc]
             plans[i] = p

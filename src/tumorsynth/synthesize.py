@@ -21,6 +21,7 @@ import numpy as np
 
 from tumorsynth._alloc import tune_allocator
 from tumorsynth.errors import InputError
+from tumorsynth.grids import size_groups
 from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.plan import MIN_PUSH_VOXELS, TumorPlan, plan_tumor, plan_tumors, push_reach
 from tumorsynth.postprocess import capsule_profile
@@ -194,26 +195,13 @@ def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: 
 
 
 TEXTURE_BATCH_VOXELS = 1_000_000  # voxels of one batch of textures (padded)
-BATCH_WASTE = 1.6  # a batch's padded arrays may hold this many times the voxels of its members
 
 
 def _textures(planned: list[tuple[TumorParams, TumorPlan]]) -> list[np.ndarray]:
     """Texture times sigma_p on each tumor's inner box; tumors of similar box size in one batch."""
     offsets = [tuple(o[sl] for o, sl in zip(p.offsets, p.inner, strict=True)) for _, p in planned]
-    sizes = [math.prod(len(o) for o in offs) for offs in offsets]
-    order = sorted(range(len(planned)), key=lambda i: -sizes[i])
     fields: list[np.ndarray] = [np.empty(0)] * len(planned)
-    while order:
-        group = [order.pop(0)]
-        shape = [len(o) for o in offsets[group[0]]]
-        while order:
-            cand = order[0]
-            new = [max(a, len(o)) for a, o in zip(shape, offsets[cand], strict=True)]
-            padded = math.prod(new) * (len(group) + 1)
-            if padded > BATCH_WASTE * (sum(sizes[i] for i in group) + sizes[cand]) or padded > TEXTURE_BATCH_VOXELS:
-                break
-            group.append(order.pop(0))
-            shape = new
+    for group in size_groups([[len(o) for o in offs] for offs in offsets], TEXTURE_BATCH_VOXELS):
         batch = scaled_textures([planned[i][0] for i in group], [offsets[i] for i in group],  # type: ignore[misc]
                                 [float(np.float32(planned[i][0].texture_std_hu)) for i in group])
         for i, f in zip(group, batch, strict=True):
