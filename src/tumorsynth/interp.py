@@ -15,9 +15,7 @@ import numpy as np
 
 __all__ = [
     "apply_separable",
-    "apply_separable_batch",
     "apply_separable_stack",
-    "bspline_matrix",
     "cubic_matrix",
     "cubic_matrix_stack",
     "gaussian_matrix",
@@ -42,13 +40,6 @@ def _keys_weights(t: np.ndarray) -> np.ndarray:
     w *= tc
     w += _KEYS[0]
     return w
-
-
-def _bspline_weights(t: np.ndarray) -> np.ndarray:
-    """Uniform cubic B-spline weights of the 4 nodes around fractional offset t (sum to 1, >= 0)."""
-    u = 1 - t
-    return np.stack([u**3 / 6, (3 * t**3 - 6 * t**2 + 4) / 6, (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6,
-                     t**3 / 6], axis=-1)
 
 
 def _matrix(positions: np.ndarray, n_nodes: int, weights_fn) -> np.ndarray:
@@ -96,11 +87,6 @@ def cubic_matrix_stack(positions: np.ndarray, n_nodes: int) -> np.ndarray:
     idx = (base + (np.arange(n) * n_nodes - 1))[:, None] + np.arange(4)
     mat.reshape(-1)[idx] = w
     return mat.reshape(*pos.shape, n_nodes)
-
-
-def bspline_matrix(positions: np.ndarray, n_nodes: int) -> np.ndarray:
-    """Matrix of cubic B-spline smoothing: a convex combination, so never overshoots the nodes."""
-    return _matrix(positions, n_nodes, _bspline_weights)
 
 
 def gaussian_matrix(n: int, sigma: float) -> np.ndarray:
@@ -172,16 +158,6 @@ def apply_separable(grid: np.ndarray, mats: tuple[np.ndarray, np.ndarray, np.nda
     for r0, r1, c0, c1 in row_blocks(m0, 16):
         np.matmul(m0[r0:r1, c0:c1], u2[c0:c1], out=out[r0:r1])
     return out.reshape(n0, n1, n2)
-
-
-def apply_separable_batch(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """:func:`apply_separable` on a stack of grids (C, a, b, c) at once -> (C, n0, n1, n2)."""
-    m0, m1, m2 = (np.asarray(m, dtype=np.float32) for m in mats)
-    g = np.asarray(grids, dtype=np.float32)
-    t = np.tensordot(g, m2, axes=(3, 1))  # (C, a, b, n2)
-    t = np.tensordot(t, m1, axes=(2, 1))  # (C, a, n2, n1)
-    t = np.tensordot(t, m0, axes=(1, 1))  # (C, n2, n1, n0)
-    return np.ascontiguousarray(t.transpose(0, 3, 2, 1))
 
 
 def apply_separable_stack(grids: np.ndarray, mats: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:

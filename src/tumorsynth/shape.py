@@ -20,8 +20,7 @@ from tumorsynth.interp import cubic_matrix_stack
 from tumorsynth.noise import hashed_normals_stack
 from tumorsynth.params import TumorParams
 
-__all__ = ["deform_seeds", "deformation_step_mm", "quaternion_matrix", "radial_displacement", "signed_distance",
-           "soft_mask"]
+__all__ = ["deform_seeds", "deformation_step_mm", "quaternion_matrix", "radial_displacement", "soft_mask"]
 
 NODE_CLIP = 2.5  # control-point offsets are clipped at NODE_CLIP * sigma_e
 OVERSHOOT = 1.3  # bound of cubic interpolation overshoot used to size boxes
@@ -105,34 +104,6 @@ def radial_displacement(tumors: list[TumorParams], x: tuple[np.ndarray, np.ndarr
     t = np.matmul(a1, t).reshape(n, 3, n1, w0, n2)
     t = np.ascontiguousarray(t.transpose(0, 1, 3, 2, 4)).reshape(n, 3 * w0, n1 * n2)
     return np.matmul(np.concatenate([mxs[0], m0, m0], axis=2), t)  # (S, n0, n1 * n2): sum over components
-
-
-def signed_distance(
-    pts: np.ndarray, rot: np.ndarray, semi_axes: tuple[float, float, float],
-    spacing_mm: tuple[float, float, float] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """First-order signed distance (mm, negative inside) of points (3, N) to an ellipsoid.
-
-    Returns ``(d, rho, pv_var)``: the distance, the normalized ellipsoidal radius, and, when
-    ``spacing_mm`` is given, the variance of the voxel extent along the surface normal
-    (``sum n_i**2 s_i**2 / 12``), else None.
-    """
-    a = np.asarray(semi_axes, dtype=np.float32)
-    q = (rot.T.astype(np.float32)) @ pts  # (3, N) in the ellipsoid frame
-    q2 = q * q
-    rho2 = (1.0 / a**2).astype(np.float32) @ q2
-    s2 = (1.0 / a**4).astype(np.float32) @ q2
-    np.maximum(s2, np.float32(1e-12), out=s2)
-    rho = np.sqrt(rho2)
-    d = (rho - 1.0) * rho / np.sqrt(s2)
-    d[rho < 1e-3] = -float(a.min())  # the centre itself: d -> -a along every direction
-    pv_var = None
-    if spacing_mm is not None:
-        g = (rot.astype(np.float32) * (1.0 / a**2).astype(np.float32)) @ q  # normal, world frame
-        g *= g
-        w = (np.asarray(spacing_mm, dtype=np.float32) ** 2) / 12.0
-        pv_var = (w @ g) / s2
-    return d.astype(np.float32, copy=False), rho, pv_var
 
 
 def soft_mask(d: np.ndarray, edge_blur_mm: float, pv_var: np.ndarray | float) -> np.ndarray:
