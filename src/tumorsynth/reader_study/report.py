@@ -3,14 +3,7 @@
 :func:`compute_report` gathers a study's answers into per-reader, pooled, per-pair and
 per-case numbers; :func:`write_report` writes them as Markdown, CSV, JSON and a chart. The
 statistics themselves (metrics, Wilson intervals, Cohen's kappa, AUC) live in
-:mod:`tumorsynth.reader_study.stats` and are re-exported here.
-
-Example:
-    >>> from tumorsynth.reader_study.report import wilson_interval, cohen_kappa
-    >>> [round(x, 4) for x in wilson_interval(8, 10)]
-    [0.4902, 0.9433]
-    >>> round(cohen_kappa(["real", "real", "synthetic"], ["real", "synthetic", "synthetic"]), 4)
-    0.4
+:mod:`tumorsynth.reader_study.stats` (with examples) and are re-exported here.
 """
 
 from __future__ import annotations
