@@ -317,12 +317,14 @@ def save_nifti(
     *,
     affine: np.ndarray | None = None,
     dtype: np.dtype | type | str | None = None,
+    compression_level: int | None = None,
 ) -> Path:
     """Write ``data`` as NIfTI at ``path`` atomically, with the geometry of ``like``.
 
     The output keeps ``like``'s affine and header (orientation, spacing, qform/sform codes) and,
     unless ``dtype`` is given, its data type; floating data written to an integer type are
-    rounded and clipped to that type's range.
+    rounded and clipped to that type's range. ``compression_level`` (1-9) sets the gzip level of
+    a ``.nii.gz`` file (None: nibabel's default, 1).
     """
     import nibabel as nib
 
@@ -357,5 +359,11 @@ def save_nifti(
         img.set_qform(aff, code=int(header["qform_code"]) or 1)
         img.set_sform(aff, code=int(header["sform_code"]) or 1)
     with atomic_path(path) as tmp:
-        nib.save(img, str(tmp))
+        if compression_level is None or not str(tmp).endswith(".gz"):
+            nib.save(img, str(tmp))
+        else:
+            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
+                                                       compresslevel=int(compression_level)) as gz:
+                holder = nib.FileHolder(fileobj=gz)
+                img.to_file_map({"image": holder, "header": holder})
     return Path(path)

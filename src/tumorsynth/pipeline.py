@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tumorsynth import __version__
+from tumorsynth._process import OWNER_FILE, owner_record
 from tumorsynth.errors import (
     InputError,
     NoRoomError,
@@ -90,10 +91,22 @@ class _CaseFolder:
                               "choose a writable -o") from None
         mask = os.umask(0)
         os.umask(mask)
-        os.chmod(self.tmp, 0o777 & ~mask)
+        try:
+            os.chmod(self.tmp, 0o777 & ~mask)
+            # who builds this folder: another job removes it only when this process is provably gone
+            (self.tmp / OWNER_FILE).write_text(json.dumps(owner_record(case=self.target.name)), encoding="utf-8")
+        except OSError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise OutputError(f"{self.target}: cannot write in the output folder ({exc.strerror or exc}); "
+                              "choose a writable -o") from None
 
     def commit(self) -> None:
+        """Rename the complete folder to its final name (the last step: a final name means whole)."""
+        (self.tmp / OWNER_FILE).unlink(missing_ok=True)
         if self.target.exists():
+            if not self.overwrite:  # another job finished it meanwhile: keep theirs
+                raise OutputExistsError(f"{self.target}: output folder appeared while this case was built; "
+                                        "it is kept, choose another -o or pass --overwrite")
             old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
             os.replace(self.target, old)
             os.replace(self.tmp, self.target)
@@ -118,7 +131,8 @@ def _largest_centre(params: CaseParams, liver: np.ndarray) -> tuple[float, float
 
 def _write_case(folder: _CaseFolder, ct: Volume, liver: np.ndarray, params: CaseParams,
                 report: dict[str, Any], *, preview: bool, t0: float,
-                real_tumor: np.ndarray | None = None) -> dict[str, Any]:
+                real_tumor: np.ndarray | None = None, compression_level: int | None = None,
+                seconds: dict[str, float] | None = None) -> dict[str, Any]:
     """Synthesize and write a complete case folder."""
     try:
         t1 = time.perf_counter()
@@ -127,17 +141,21 @@ def _write_case(folder: _CaseFolder, ct: Volume, liver: np.ndarray, params: Case
         if real_tumor is not None:
             label[real_tumor] = 2
         suffix = _suffix(ct.path) if ct.path is not None else ".nii.gz"
-        save_nifti(folder.tmp / f"ct{suffix}", out_ct, ct)
-        save_nifti(folder.tmp / f"label{suffix}", label, ct, dtype=np.uint8)
+        t2 = time.perf_counter()
+        save_nifti(folder.tmp / f"ct{suffix}", out_ct, ct, compression_level=compression_level)
+        save_nifti(folder.tmp / f"label{suffix}", label, ct, dtype=np.uint8, compression_level=compression_level)
         write_text_atomic(folder.tmp / "params.json", params.to_json())
         if preview:
             write_preview(folder.tmp / "preview.png", out_ct, label, ct.affine, _largest_centre(params, liver))
+        t_write = time.perf_counter() - t2
+        timings = {k: round(v, 4) for k, v in (seconds or {}).items()}
         report.update({
             "tumors": len(params.tumors),
             "skipped_tumors": params.skipped,
             "tumor_voxels": int(np.count_nonzero(label == 2)),
             "tumor_volume_ml": float(np.count_nonzero(label == 2) * np.prod(ct.spacing_mm) / 1000),
-            "seconds": {"synthesize": round(t_syn, 4), "total": round(time.perf_counter() - t0, 3)},
+            "seconds": timings | {"synthesize": round(t_syn, 4), "write": round(t_write, 4),
+                                  "total": round(time.perf_counter() - t0, 3)},
             "versions": _versions(),
         })
         write_text_atomic(folder.tmp / "report.json", json.dumps(report, indent=2))
@@ -175,6 +193,8 @@ def synthesize_file(
     tumor_label: int | None = None,
     overwrite: bool = False,
     preview: bool = True,
+    compression_level: int | None = None,
+    report_extra: dict[str, Any] | None = None,
     **knobs: Any,
 ) -> dict[str, Any]:
     """Synthesize tumors into one CT file and write a case folder (see the module docstring).
@@ -182,7 +202,10 @@ def synthesize_file(
     ``seed=None`` draws a fresh seed, which is recorded in ``params.json`` and ``report.json``.
     ``tumor_label``: the mask value of real tumors (LiTS, MSD: 2); those voxels are kept as
     tumor (label 2) and excluded from the parenchyma the synthetic tumors are placed in.
-    Returns the report (also written as ``report.json``).
+    ``compression_level``: gzip level 1-9 of ``.nii.gz`` outputs (None: nibabel's default, 1).
+    ``report_extra``: more entries for ``report.json`` (a batch records its job there).
+    Returns the report (also written as ``report.json``); its ``seconds`` split the time into
+    read, prepare, sample, synthesize and write.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -190,6 +213,7 @@ def synthesize_file(
     try:
         ct, liver = load_case(ct_path, liver_path, liver_label=liver_label)
         liver, real = _split_real_tumors(liver, liver_path, tumor_label)
+        t_read = time.perf_counter() - t0
         vm = None
         if vessel_mask is not None:
             vm_vol = load_nifti(vessel_mask, what="vessel mask")
@@ -197,11 +221,14 @@ def synthesize_file(
             vm = vm_vol.data
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+        t1 = time.perf_counter()
         prep = prepare(ct.data, liver, ct.spacing_mm, vessel_mask=vm, check_hu=False)
+        t2 = time.perf_counter()
         try:
             params = sample_params(prep, preset, rng=int(seed), **knobs)
         except NoRoomError as exc:
             raise NoRoomError(f"{liver_path}: {exc}") from None
+        seconds = {"read": t_read, "prepare": t2 - t1, "sample": time.perf_counter() - t2}
         params.settings.update({
             "liver_label": list(liver_label) if isinstance(liver_label, (list, tuple)) else liver_label,
             "tumor_label": tumor_label, "liver_voxels": int(np.count_nonzero(liver)),
@@ -216,11 +243,12 @@ def synthesize_file(
             "vessel_fraction": round(prep.vessel_fraction(), 4), "liver_volume_ml": round(prep.liver_volume_ml, 1),
             "spacing_mm": list(ct.spacing_mm), "shape": list(ct.shape),
             "real_tumor_voxels_kept": 0 if real is None else int(real.sum()),
-        }
+        } | dict(report_extra or {})
     except BaseException:
         folder.abort()
         raise
-    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0, real_tumor=real)
+    return _write_case(folder, ct, liver, params, report, preview=preview, t0=t0, real_tumor=real,
+                       compression_level=compression_level, seconds=seconds)
 
 
 def replay_file(

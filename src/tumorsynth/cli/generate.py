@@ -138,20 +138,49 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from tumorsynth.batch import run_batch
+    from tumorsynth.batch import run_batch, summarize
 
+    if args.summarize is not None:
+        merged = summarize(args.summarize)
+        print(f"finished {merged['finished']} of {merged['total']}, failed {len(merged['failed'])}, "
+              f"in progress {len(merged['in_progress'])}, not done {len(merged['not_done'])} "
+              f"({len(merged['jobs'])} job(s)); summary: {args.summarize}/batch_summary.json")
+        return 1 if merged["failed"] else 0
+    if args.input is None or args.output is None:
+        raise OptionError("batch needs an INPUT folder or .csv and -o OUTDIR (or --summarize OUTDIR)")
     knobs = _knobs(args)
     bar = _progress()
-    summary = run_batch(args.input, args.output, preset=args.preset, seed=args.seed if args.seed is not None else 0,
-                        layout=args.layout, liver_label=args.liver_label, workers=args.workers,
-                        preview=not args.no_preview, progress=bar, **knobs)
+    common = dict(preset=args.preset, seed=args.seed if args.seed is not None else 0, layout=args.layout,
+                  liver_label=args.liver_label, workers=args.workers, preview=not args.no_preview,
+                  progress=bar, shard=args.shard, job_name=args.job_name,
+                  compression_level=args.compression_level,
+                  stale_after_s=None if args.stale_after_hours is None else args.stale_after_hours * 3600.0)
+    if args.dask_scheduler:
+        with _dask_client(args.dask_scheduler) as client:
+            summary = run_batch(args.input, args.output, executor=client.get_executor(), **common, **knobs)
+    else:
+        summary = run_batch(args.input, args.output, **common, **knobs)
     if hasattr(bar, "close"):
         bar.close()
-    print(f"done {len(summary.done)}, already done {len(summary.skipped)}, failed {len(summary.failed)} "
+    busy = f", busy in other jobs {len(summary.busy)}" if summary.busy else ""
+    print(f"done {len(summary.done)}, already done {len(summary.skipped)}, failed {len(summary.failed)}{busy} "
           f"in {summary.seconds:.1f} s; summary: {args.output}/batch_summary.json")
     for name, err in summary.failed.items():
         print(f"failed: {name}: {err}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _dask_client(address: str) -> Any:
+    """A dask.distributed client of the scheduler at ``address`` (one clear line when it fails)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise OptionError("--dask-scheduler needs dask.distributed: pip install 'tumorsynth[dask]'") from None
+    try:
+        return Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise OptionError(f"--dask-scheduler {address}: cannot reach the scheduler ({type(exc).__name__}: "
+                          f"{str(exc)[:120]}); check the address, e.g. tcp://HOST:8786") from None
 
 
 class _Bar:
@@ -253,13 +282,30 @@ def register(sub: Any) -> None:
                                    "segmentations/liver.nii.gz, or a multi-label map, liver 5), pairs "
                                    "(NAME.nii.gz + NAME_liver.nii.gz), or a CSV with columns image,mask. "
                                    "Each case gets OUTDIR/NAME/; rerunning skips finished cases.")
-    p.add_argument("input", help="dataset folder or .csv case list")
-    p.add_argument("-o", "--output", required=True, help="output folder (created; finished cases are kept)")
+    p.add_argument("input", nargs="?", help="dataset folder or .csv case list")
+    p.add_argument("-o", "--output", help="output folder (created; finished cases are kept; "
+                                          "several jobs may share it)")
     p.add_argument("--layout", default="auto", choices=("auto", "lits", "msd", "btcv", "totalseg", "pairs"))
     p.add_argument("--liver-label", type=_label_list, default=None, metavar="N[,M]",
                    help="override the layout's liver label values")
     p.add_argument("-j", "--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--no-preview", action="store_true", help="do not write preview.png files")
+    s = p.add_argument_group("many jobs, one dataset (docs/scale.md)")
+    s.add_argument("--shard", metavar="K/N", default=None,
+                   help="only the cases of shard K of N (by case name; the N shards together are the "
+                        "dataset); K from 0 to N-1 or from 1 to N (N is shard 0), so SLURM array ids "
+                        "0..N-1 and 1..N both work")
+    s.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+                   help="run the cases on a Dask cluster, e.g. tcp://HOST:8786 (pip install 'tumorsynth[dask]')")
+    s.add_argument("--job-name", default=None,
+                   help="name of this job's summary batch_summary.NAME.json (default: shard, host, time, pid)")
+    s.add_argument("--compression-level", type=int, default=None, metavar="1-9",
+                   help="gzip level of .nii.gz outputs: 1 (default) fastest, 9 smallest")
+    s.add_argument("--stale-after-hours", type=float, default=None, metavar="H",
+                   help="also take over cases claimed by jobs on other hosts more than H hours ago "
+                        "(default: never; jobs on this host are checked directly)")
+    s.add_argument("--summarize", metavar="OUTDIR", default=None,
+                   help="only rebuild OUTDIR/batch_summary.json from the jobs' summaries and exit")
     _add_generator_options(p, "0; each case's own seed comes from it and the case name")
     p.set_defaults(func=cmd_batch)
 
