@@ -170,14 +170,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _dask_client(address: str) -> Any:
+def _dask_client(address: str, timeout: str = "20s") -> Any:
     """A dask.distributed client of the scheduler at ``address`` (one clear line when it fails)."""
     try:
         from distributed import Client
     except ImportError:
         raise OptionError("--dask-scheduler needs dask.distributed: pip install 'tumorsynth[dask]'") from None
     try:
-        return Client(address, timeout="20s")
+        return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise OptionError(f"--dask-scheduler {address}: cannot reach the scheduler ({type(exc).__name__}: "
                           f"{str(exc)[:120]}); check the address, e.g. tcp://HOST:8786") from None
