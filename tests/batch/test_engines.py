@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import CASES, assert_same_cases, voxels
+from batch_cases import CASES, assert_same_cases, voxels
 
 import tumorsynth.batch.run as batch_run
 from tumorsynth.batch import run_batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CASES, assert_same_cases
+from batch_cases import CASES, assert_same_cases
 
 from tumorsynth.batch import parse_shard, shard_of
 from tumorsynth.cli import main

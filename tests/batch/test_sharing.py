@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import CASES, assert_same_cases, start_paused_job
+from batch_cases import CASES, assert_same_cases, start_paused_job
 
 from tumorsynth._process import OWNER_FILE, owner_alive, owner_record
 from tumorsynth.batch import run_batch
