@@ -47,5 +47,5 @@ def test_tumor_record_validates_values():
 
 def test_params_json_is_plain_json(prepared):
     data = json.loads(ts.sample_params(prepared, "small", rng=0).to_json())
-    assert data["version"] == FORMAT_VERSION == 2 and isinstance(data["tumors"], list)
+    assert data["version"] == FORMAT_VERSION == 3 and isinstance(data["tumors"], list)
     assert np.isfinite(data["parenchyma_hu"])

@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["hashed_normals", "hashed_normals_stack"]
+__all__ = ["PATCH_SIZE", "hashed_normals", "hashed_normals_stack", "noise_patch", "patch_offset", "read_patch"]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -120,3 +120,75 @@ def hashed_normals_stack(seeds: list[int], k0: np.ndarray, k1: np.ndarray, k2: n
     plane = (a1[:, :, None] + a2[:, None, :]).reshape(s, 1, n1 * n2)
     h = a0[:, :, None] ^ plane  # long contiguous rows: far faster than a 3-D broadcast
     return _normals_from_hash(h).reshape(s, n0, n1, n2)
+
+
+# --- scanner-like noise: one periodic patch per correlation, read at a per-tumor offset -------
+
+PATCH_SIZE = 128  # voxels per axis of the periodic noise patch (longer than any tumor box at 1 mm)
+PATCH_SEED = 20230402  # the white noise under every patch (a constant: patches are data)
+_PATCH_CACHE_SIZE = 8
+
+
+@functools.cache
+def _white_patch() -> np.ndarray:
+    white = np.random.default_rng(PATCH_SEED).standard_normal((PATCH_SIZE,) * 3, dtype=np.float32)
+    white.setflags(write=False)
+    return white
+
+
+@functools.lru_cache(maxsize=_PATCH_CACHE_SIZE)
+def _noise_patch_cached(corr_key: tuple[int, int, int]) -> np.ndarray:
+    from scipy import ndimage
+
+    from tumorsynth.host import gauss_kernel
+
+    patch = _white_patch()
+    for axis, key in enumerate(corr_key):
+        k = gauss_kernel(key / 100.0)
+        if k.size > 1:
+            patch = ndimage.correlate1d(patch, k.astype(np.float32), axis=axis, mode="wrap")
+    patch = np.array(patch, dtype=np.float32)
+    patch -= np.float32(patch.mean())
+    patch *= np.float32(1.0 / max(float(patch.std()), 1e-6))
+    patch.setflags(write=False)
+    return patch
+
+
+def noise_patch(corr_vox: tuple[float, float, float]) -> np.ndarray:
+    """A periodic, unit-variance noise volume (``PATCH_SIZE`` per axis) with the correlation of a scanner:
+    white noise filtered by a Gaussian of ``corr_vox[k]`` voxels along axis ``k`` (wrapping round).
+
+    The widths are rounded to 0.01 voxel and the last few patches are kept, so a training run
+    on scans of one kind builds each patch once (about 30 ms).
+    """
+    key = tuple(int(round(max(0.0, float(c)) * 100)) for c in corr_vox)
+    return _noise_patch_cached(key)  # type: ignore[arg-type]
+
+
+def patch_offset(seed: int) -> tuple[int, int, int]:
+    """Where a tumor reads the noise patch: three offsets from its noise seed."""
+    z = _mix_int(int(seed) + 0x632BE59BD9B4E019)
+    return (z % PATCH_SIZE, (z >> 21) % PATCH_SIZE, (z >> 42) % PATCH_SIZE)
+
+
+def read_patch(patch: np.ndarray, start: tuple[int, int, int], shape: tuple[int, int, int],
+               offset: tuple[int, int, int]) -> np.ndarray:
+    """The noise at the voxels ``start + [0, shape)`` of a CT, from the patch tiled over the CT and shifted
+    by ``offset``: a few block copies (the patch wraps round), no gather."""
+    out = np.empty(shape, dtype=np.float32)
+    segs = []
+    for k in range(3):
+        n = patch.shape[k]
+        pos = (int(start[k]) + int(offset[k])) % n
+        got, parts = 0, []
+        while got < shape[k]:
+            take = min(n - pos, shape[k] - got)
+            parts.append((got, got + take, pos, pos + take))
+            got += take
+            pos = 0
+        segs.append(parts)
+    for a0, a1, p0, p1 in segs[0]:
+        for b0, b1, q0, q1 in segs[1]:
+            for c0, c1, r0, r1 in segs[2]:
+                out[a0:a1, b0:b1, c0:c1] = patch[p0:p1, q0:q1, r0:r1]
+    return out

@@ -24,8 +24,11 @@ from tumorsynth.errors import InputError
 __all__ = ["FORMAT_VERSION", "CaseParams", "TumorParams"]
 
 # 2: the deformation's control points and the texture noise come from one hashed lattice
-#    (tumorsynth 0.2); a record replays voxel for voxel only with the generator that wrote it
-FORMAT_VERSION = 2
+#    (tumorsynth 0.2)
+# 3: lobulated surfaces (spherical harmonics), the host's structure replaced by scanner-like
+#    noise inside the tumor, edges imaged with the host's resolution (tumorsynth 0.3)
+# A record replays voxel for voxel only with the generator version that wrote it.
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,9 @@ class TumorParams:
         semi_axes_mm: semi-axes of the ellipsoid before deformation.
         rotation: unit quaternion (w, x, y, z) orienting the ellipsoid in array-index space
             scaled to mm.
-        deform_sigma_mm: strength sigma_e of the elastic deformation (0 = none).
-        deform_seed: seed of the deformation's control-point offsets.
+        deform_sigma_mm: strength sigma_e of the elastic deformation: SD of the radial displacement
+            of the surface, mm (0 = none).
+        deform_seed: seed of the deformation (the surface's spherical-harmonic coefficients).
         edge_blur_mm: sigma_c of the edge blur (0 = a hard edge).
         tumor_mean_hu: mean tumor intensity mu_t in HU (absolute).
         texture_std_hu: sigma_p, standard deviation of the texture in HU.
@@ -50,6 +54,7 @@ class TumorParams:
         mass_effect_range_mm: distance outside the surface over which the push decays to 0.
         capsule_hu: brightness of the capsule rim relative to the parenchyma (0 = no capsule).
         capsule_width_mm: thickness (standard deviation) of the capsule rim.
+        noise_seed: where the tumor reads the scanner-like noise that replaces the host's structure.
     """
 
     kind: str
@@ -68,6 +73,7 @@ class TumorParams:
     mass_effect_range_mm: float = 0.0
     capsule_hu: float = 0.0
     capsule_width_mm: float = 1.0
+    noise_seed: int = 0
 
     def __post_init__(self) -> None:
         if len(self.centre_vox) != 3 or len(self.semi_axes_mm) != 3 or len(self.rotation) != 4:
@@ -99,6 +105,11 @@ class CaseParams:
         parenchyma_hu: median HU of the host's liver parenchyma (the reference of contrasts).
         noise_hu: robust standard deviation of the parenchyma (scanner noise and texture).
         tumors: the tumors, applied in order.
+        noise_sd_hu: SD of the host scanner's noise (None: ``noise_hu``), measured on the host.
+        noise_corr_vox: Gaussian correlation width of that noise along each array axis, voxels
+            (None: white).
+        resolution_mm: SD of the host scanner's edge spread along each array axis, mm (None: the
+            voxel's own extent, ``spacing / sqrt(12)``).
         preset: name of the preset they were drawn from.
         seed: the integer seed given to ``sample_params`` (None when a Generator was given).
         skipped: number of requested tumors that found no room (``on_no_room="skip"``).
@@ -116,6 +127,19 @@ class CaseParams:
     skipped: int = 0
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
     version: int = FORMAT_VERSION
+    noise_sd_hu: float | None = None
+    noise_corr_vox: tuple[float, float, float] | None = None
+    resolution_mm: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("noise_corr_vox", "resolution_mm"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if len(v) != 3 or not all(math.isfinite(float(x)) and float(x) >= 0 for x in v):
+                raise InputError(f"case record: {name} must be 3 finite numbers >= 0, got {v}")
+        if self.noise_sd_hu is not None and not (math.isfinite(self.noise_sd_hu) and self.noise_sd_hu >= 0):
+            raise InputError(f"case record: noise_sd_hu must be finite and >= 0, got {self.noise_sd_hu}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +189,9 @@ class CaseParams:
                 skipped=int(data.get("skipped", 0)),
                 settings=dict(data.get("settings", {})),
                 version=int(version),
+                noise_sd_hu=None if data.get("noise_sd_hu") is None else float(data["noise_sd_hu"]),
+                noise_corr_vox=_triple(data.get("noise_corr_vox")),
+                resolution_mm=_triple(data.get("resolution_mm")),
             )
         except KeyError as exc:
             raise InputError(f"{source}: missing field {exc.args[0]!r}; is this a tumorsynth record?") from None
@@ -182,3 +209,12 @@ class CaseParams:
             raise InputError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}); "
                              "pass the params.json written by `tumorsynth synth`") from None
         return cls.from_dict(data, source=source)
+
+
+def _triple(v: Any) -> tuple[float, float, float] | None:
+    if v is None:
+        return None
+    vals = tuple(float(x) for x in v)
+    if len(vals) != 3:
+        raise ValueError(f"expected 3 values, got {len(vals)}")
+    return (vals[0], vals[1], vals[2])

@@ -16,7 +16,6 @@ import numpy as np
 
 from tumorsynth.grids import (
     bbox,
-    central_slopes,
     flat_cell_min,
     marked_ranges,
     plane_offsets,
@@ -25,9 +24,10 @@ from tumorsynth.grids import (
 )
 from tumorsynth.interp import upsample_linear
 from tumorsynth.params import CaseParams, TumorParams
-from tumorsynth.shape import NODE_CLIP, OVERSHOOT, quaternion_matrix, radial_displacement
+from tumorsynth.shape import cube_lookup, quaternion_matrix, surface_tables
 
-__all__ = ["FOLD_MIN_DET", "MIN_PUSH_VOXELS", "TumorPlan", "plan_tumor", "plan_tumors", "push_reach"]
+__all__ = ["MIN_PUSH_VOXELS", "TumorPlan", "edge_sigma_max", "plan_tumor", "plan_tumors", "push_reach",
+           "resolution_var"]
 
 EDGE_REACH = 3.0  # sigmas of the soft edge inside a tumor's box
 MIN_PUSH_VOXELS = 0.5  # pushes under half a voxel move no voxel (nearest-voxel resampling)
@@ -54,16 +54,20 @@ class TumorPlan:
         return tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(self.box, self.inner, strict=True))  # type: ignore[return-value]
 
 
-FOLD_MIN_DET = 0.1  # smallest slope of r -> r + u_r(r) along a ray allowed near a tumor
+def resolution_var(params: CaseParams) -> tuple[float, float, float]:
+    """Variance (mm^2) of the scanner's edge spread along each array axis: the host's measured
+    resolution where the record has it, else the voxel's own extent (``s**2 / 12``)."""
+    res = params.resolution_mm
+    if res is None:
+        return tuple(float(v) ** 2 / 12.0 for v in params.spacing_mm)  # type: ignore[return-value]
+    return tuple(float(v) ** 2 for v in res)  # type: ignore[return-value]
 
 
-def _scale_from_slopes(slope: np.ndarray, near: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
-    """Factor (<= 1) per tumor for its radial displacement so that ``r -> r + s u_r`` keeps rising
-    along every ray near the tumor (slope > -(1 - FOLD_MIN_DET)): the tumor stays star-shaped,
-    no holes. Only fields with steep inward slopes (strong sigma_e) are scaled; deterministic.
-    """
-    worst = -np.min(slope, axis=axis, where=near, initial=np.inf).astype(np.float64)
-    return np.where(worst <= 1.0 - FOLD_MIN_DET, 1.0, (1.0 - FOLD_MIN_DET) / np.maximum(worst, 1e-30))
+def edge_sigma_max(t: TumorParams, res_var: tuple[float, float, float]) -> float:
+    """The widest soft edge of a tumor (mm): sigma_c with the scanner's coarsest axis (0: a hard edge)."""
+    if t.edge_blur_mm <= 0:
+        return 0.0
+    return math.sqrt(t.edge_blur_mm**2 + max(res_var))
 
 
 def push_reach(t: TumorParams, min_spacing_mm: float) -> float:
@@ -82,8 +86,9 @@ class _Geometry:
     a: tuple[float, ...]  # semi-axes (mm)
     c: tuple[float, ...]  # centre (voxel index)
     s: np.ndarray  # voxel spacing (mm)
-    base: tuple[float, ...]  # half extents of the rotated ellipsoid per axis (mm)
-    bound: float  # bound of the deformation's displacement (mm)
+    base: tuple[float, ...]  # half extents of the lobulated surface per axis (mm)
+    table: int  # index of the tumor's cube-map table in its call's tables
+    res0: float  # the scanner's edge variance (mm^2) when it is the same along every axis
     need: float  # reach of the blend and the mass effect outside the surface (mm)
     reach_out: float  # reach of the blend alone
     step: list[int]  # coarse grid step (voxels) per axis
@@ -92,24 +97,21 @@ class _Geometry:
     n_nodes: list[int]
 
 
-def _geometry(t: TumorParams, s: np.ndarray, shape: tuple[int, ...]) -> _Geometry | None:
-    """Box geometry of tumor ``t`` on a CT of ``shape`` with voxel spacing ``s`` (plain Python)."""
+def _geometry(t: TumorParams, s: np.ndarray, shape: tuple[int, ...], ext: np.ndarray, table: int,
+              res_var: tuple[float, float, float]) -> _Geometry | None:
+    """Box geometry of tumor ``t`` on a CT of ``shape`` with voxel spacing ``s`` (plain Python);
+    ``ext`` holds the half extents of its lobulated surface along the array axes (mm)."""
     sl = [float(v) for v in s]
     cl = [float(v) for v in t.centre_vox]
     a = tuple(float(v) for v in t.semi_axes_mm)
     rot = quaternion_matrix(t.rotation)
-    smax = max(sl)
     # the soft edge reaches EDGE_REACH sigmas: beyond, Phi(-3) times the contrast is below 0.1 HU
-    edge = EDGE_REACH * math.sqrt(t.edge_blur_mm**2 + smax**2 / 12) if t.edge_blur_mm > 0 else 0.0
+    edge = EDGE_REACH * edge_sigma_max(t, res_var)
     rim = 1.0 * t.capsule_width_mm if t.capsule_hu != 0 else 0.0
     reach_out = max(edge, rim)
     need = max(reach_out, push_reach(t, min(sl)))
-    # the displacement is clipped node by node, and cubic interpolation overshoots its nodes by
-    # at most OVERSHOOT: a bound that depends on sigma_e alone
-    bound = OVERSHOOT * NODE_CLIP * float(t.deform_sigma_mm) if t.deform_sigma_mm > 0 else 0.0
-    rl = rot.tolist()
-    base = tuple(math.sqrt(sum(rl[k][j] ** 2 * a[j] ** 2 for j in range(3))) for k in range(3))  # rotated half extents
-    hl = [bk + bound + need for bk in base]  # the grid spans [c - h, c + h] (rounded outward)
+    base = tuple(float(v) for v in ext)
+    hl = [bk + need for bk in base]  # the grid spans [c - h, c + h] (rounded outward)
     g_mm = min(max(min(a) / 4.0, 1.0), 3.0)
     step = [max(1, round(g_mm / sk)) for sk in sl]
     # coarse nodes sit at floor(centre) + multiples of the step (any box gives the same nodes)
@@ -120,20 +122,20 @@ def _geometry(t: TumorParams, s: np.ndarray, shape: tuple[int, ...]) -> _Geometr
     hi = [min(math.ceil(ck + hk / sk) + 1, int(nk)) for ck, hk, sk, nk in zip(cl, hl, sl, shape, strict=True)]
     if any(h <= max(lw, 0) for h, lw in zip(hi, lo, strict=True)):
         return None
-    n_nodes = [max(math.ceil((h - 1 - lw) / st) + 1, 2) for h, lw, st in zip(hi, lo, step, strict=True)]
-    return _Geometry(t=t, rot=rot, a=a, c=tuple(cl), s=s, base=base, bound=bound, need=need, reach_out=reach_out,
-                     step=step, lo=lo, hi=hi, n_nodes=n_nodes)
+    n_nodes = [max(math.ceil((h - 1 - lw) / st) + 1, 3) for h, lw, st in zip(hi, lo, step, strict=True)]
+    return _Geometry(t=t, rot=rot, a=a, c=tuple(cl), s=s, base=base, table=table, res0=float(res_var[0]), need=need,
+                     reach_out=reach_out, step=step, lo=lo, hi=hi, n_nodes=n_nodes)
 
 
 GROUP_MAX_NODES = 2_000_000  # nodes of one batch (padded), to bound memory
 
 
-def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | None]:
+def _plan_group(geos: list[_Geometry], params: CaseParams, tables: np.ndarray | None) -> list[TumorPlan | None]:
     """Plans of tumors whose coarse grids are padded to one shape and evaluated together.
 
     Arrays over the grids use the flat layout (S, n0, n1 * n2): every operation then runs over
     long contiguous rows, which for grids of some ten thousand nodes matters more than the
-    arithmetic.
+    arithmetic. ``tables`` are the cube-map tables of the call (:func:`tumorsynth.shape.surface_tables`).
     """
     n = len(geos)
     big = [max(q.n_nodes[k] for q in geos) for k in range(3)]
@@ -145,91 +147,33 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
                 - np.array([[q.c[k]] for q in geos])) * s[k]).astype(np.float32) for k in range(3))
     x0 = x[0][:, :, None]
     p1, p2 = plane_offsets(x[1], x[2])
-    r = p1 * p1
-    r += p2 * p2
-    r = r + x0 * x0
-    np.sqrt(r, out=r)
-    np.maximum(r, np.float32(1e-3), out=r)
     # the ellipsoid in the rotated frame: rho0^2 = x^T A x, |grad|^2 / 4 = x^T B x (undeformed x)
     inv2 = np.array([[1.0 / v**2 for v in q.a] for q in geos])[:, None, :]  # (S, 1, 3)
     rots = np.stack([q.rot for q in geos])
     qa = (rots * inv2) @ rots.transpose(0, 2, 1)
-    qb = (rots * inv2**2) @ rots.transpose(0, 2, 1)
     rho = quadratic_forms(qa, x0, p1, p2)
     np.sqrt(rho, out=rho)
-    sq = quadratic_forms(qb, x0, p1, p2)
-    np.maximum(sq, np.float32(1e-12), out=sq)
-    np.sqrt(sq, out=sq)
-    kd = rho / sq  # rho0 / |grad rho0^2 / 2|: the first-order distance per unit of rho
-    amin = np.array([min(q.a) for q in geos])
+    res_var = resolution_var(params)
+    iso = max(res_var) - min(res_var) <= 1e-6 * max(max(res_var), 1e-12)
     deformed = [i for i, q in enumerate(geos) if q.t.deform_sigma_mm > 0]
-    if deformed:
-        # keep the radial part of the displacement: it carries the change of shape (a surface
-        # point sliding along the surface changes nothing), and along each ray from the centre
-        # it stays one-to-one, so it cannot punch holes into the tumor. A point x moves to
-        # f x with f = 1 + u_r / r, and rho scales by f (the distance (rho - 1) kd).
-        every = len(deformed) == n
-        sub = geos if every else [geos[i] for i in deformed]
-        xs = x if every else tuple(xk[deformed] for xk in x)
-        rs = r if every else r[deformed]
-        v = radial_displacement([q.t for q in sub], xs)  # type: ignore[arg-type]  # x . u = r u_r
-        # the fold check looks around the tumor (inside any box it gets), at nodes with both
-        # neighbours in the tumor's own grid: central differences, whatever the batch
-        oks = []
-        for k in range(3):
-            ext = np.array([[q.base[k] + q.bound] for q in sub], dtype=np.float32)
-            ok = np.abs(xs[k]) <= ext
-            idx = np.arange(big[k])
-            ok &= idx >= 1
-            ok &= idx <= np.array([[q.n_nodes[k] - 2] for q in sub])
-            oks.append(ok)
-        near = rs > (0.3 * amin[deformed]).astype(np.float32)[:, None, None]
-        near &= oks[0][:, :, None]
-        near &= (oks[1][:, :, None] & oks[2][:, None, :]).reshape(len(sub), 1, b1 * b2)
-        h = np.array([[0.5 / (st * sk) for st, sk in zip(q.step, q.s, strict=True)] for q in sub], dtype=np.float32)
-        q1, q2 = (p1, p2) if every else (p1[deformed], p2[deformed])
-        # slope of u_r = v / r along the ray: (x . grad v - v) / r^2, from differences of the
-        # smooth v (differences of u_r itself would carry the turn of x / r between nodes,
-        # an error of order |u| h^2 / r^3 near the centre)
-        slope = central_slopes(v, xs[0][:, :, None] * h[:, 0, None, None], q1 * h[:, 1, None, None],
-                                q2 * h[:, 2, None, None], b2)
-        slope -= v
-        slope /= rs
-        slope /= rs
-        scale = _scale_from_slopes(slope, near, axis=(1, 2))
-        ur = v
-        ur /= rs
-        if (scale != 1.0).any():
-            ur *= scale.astype(np.float32)[:, None, None]
-        ur /= rs
-        np.maximum(ur, np.float32(-0.8), out=ur)  # never through the centre
-        ur += np.float32(1.0)
-        if every:
-            rho *= ur
-        else:
-            rho[deformed] *= ur
-    dg = rho - np.float32(1.0)
-    dg *= kd
+    pv_c: np.ndarray | None = None
+    if len(deformed) == n and tables is not None:
+        dg, pv_c = _lobulated_distance(geos, tables, rho, rots, x0, p1, p2, res_var, iso, big)
+    else:
+        dg, pv_c = _ellipsoid_distance(qa, inv2, rots, rho, x0, p1, p2, res_var, iso)
+        if deformed and tables is not None:
+            sub = [geos[i] for i in deformed]
+            d_sub, pv_sub = _lobulated_distance(sub, tables, rho[deformed], rots[deformed], x0[deformed],
+                                                p1[deformed], p2[deformed], res_var, iso, big)
+            dg[deformed] = d_sub
+            if pv_c is not None and pv_sub is not None:
+                pv_c[deformed] = pv_sub
     # the centre itself (rho ~ 0, possible only at a node within 1e-3 a of it): d -> -a along every direction
+    amin = np.array([min(q.a) for q in geos])
     lim = np.array([1e-3 * max(q.a) for q in geos])
     if ((np.abs(x[0]).min(axis=1) < lim) & (np.abs(x[1]).min(axis=1) < lim) & (np.abs(x[2]).min(axis=1) < lim)).any():
         centre = rho < 1e-3
         np.copyto(dg, np.broadcast_to((-amin).astype(np.float32)[:, None, None], dg.shape), where=centre)
-    iso = float(s.max() - s.min()) <= 1e-6 * float(s.max())
-    pv_c = None
-    if not iso:
-        # variance of the voxel extent along the normal g = A x (its direction does not depend
-        # on f): sum_k w_k g_k^2 / |g|^2, with |g|^2 = x^T B x
-        pv_c = np.zeros_like(dg)
-        for k in range(3):
-            gk = (math.sqrt(float(s[k]) ** 2 / 12.0) * qa[:, k]).astype(np.float32)[:, :, None, None]  # (S, 3, 1, 1)
-            comp = gk[:, 1] * p1
-            comp += gk[:, 2] * p2
-            comp = comp + gk[:, 0] * x0
-            comp *= comp
-            pv_c += comp
-        pv_c /= sq
-        pv_c /= sq
     need = np.array([q.need for q in geos], dtype=np.float32)[:, None, None]
     dg4 = dg.reshape(n, b0, b1, b2)
     pv4 = None if pv_c is None else pv_c.reshape(n, b0, b1, b2)
@@ -268,6 +212,76 @@ def _plan_group(geos: list[_Geometry], params: CaseParams) -> list[TumorPlan | N
     return plans
 
 
+
+def _ellipsoid_distance(qa: np.ndarray, inv2: np.ndarray, rots: np.ndarray, rho: np.ndarray, x0: np.ndarray,
+                        p1: np.ndarray, p2: np.ndarray, res_var: tuple[float, float, float],
+                        iso: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """First-order signed distance to the ellipsoid, ``(rho - 1) rho / |grad rho^2 / 2|``, and the
+    scanner's edge variance along its normal ``g = A x`` (None when the same along every axis)."""
+    qb = (rots * inv2**2) @ rots.transpose(0, 2, 1)
+    sq = quadratic_forms(qb, x0, p1, p2)
+    np.maximum(sq, np.float32(1e-12), out=sq)
+    np.sqrt(sq, out=sq)
+    dg = rho - np.float32(1.0)
+    dg *= rho
+    dg /= sq
+    if iso:
+        return dg, None
+    # sum_k w_k g_k^2 / |g|^2, with |g|^2 = x^T B x
+    pv_c = np.zeros_like(dg)
+    for k in range(3):
+        gk = (math.sqrt(res_var[k]) * qa[:, k]).astype(np.float32)[:, :, None, None]  # (S, 3, 1, 1)
+        comp = gk[:, 1] * p1
+        comp += gk[:, 2] * p2
+        comp = comp + gk[:, 0] * x0
+        comp *= comp
+        pv_c += comp
+    pv_c /= sq
+    pv_c /= sq
+    return dg, pv_c
+
+
+def _lobulated_distance(geos: list[_Geometry], tables: np.ndarray, rho: np.ndarray, rots: np.ndarray,
+                        x0: np.ndarray, p1: np.ndarray, p2: np.ndarray, res_var: tuple[float, float, float],
+                        iso: bool, big: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Signed distance ``(F - 1) / |grad F|`` to the lobulated surface ``F = rho h(n) = 1`` at the nodes
+    (gradient by differences over the node grid) and the scanner's edge variance along its normal."""
+    n = len(geos)
+    # directions in each tumor's own frame: y = R^T x
+    ys = []
+    for k in range(3):
+        r = rots[:, :, k].astype(np.float32)
+        plane = r[:, 1, None, None] * p1
+        plane += r[:, 2, None, None] * p2
+        ys.append(plane + r[:, 0, None, None] * x0)
+    h = cube_lookup(tables[[q.table for q in geos]], ys[0], ys[1], ys[2])
+    f = rho * h  # (S, n0, n1 * n2)
+    b0, b1, b2 = big
+    f4 = f.reshape(n, b0, b1, b2)
+    grads = []
+    for k in range(3):
+        gk = np.gradient(f4, axis=k + 1)
+        gk *= (1.0 / np.array([q.step[k] * float(q.s[k]) for q in geos], dtype=np.float32))[:, None, None, None]
+        grads.append(gk.reshape(n, b0, b1 * b2))
+    norm2 = grads[0] * grads[0]
+    norm2 += grads[1] * grads[1]
+    norm2 += grads[2] * grads[2]
+    np.maximum(norm2, np.float32(1e-12), out=norm2)
+    dg = f - np.float32(1.0)
+    dg /= np.sqrt(norm2)
+    if iso:
+        return dg, None
+    pv = grads[0] * grads[0]
+    pv *= np.float32(res_var[0])
+    for k in (1, 2):
+        gk = grads[k]
+        gk *= gk
+        gk *= np.float32(res_var[k])
+        pv += gk
+    pv /= norm2
+    return dg, pv
+
+
 def _finish(q: _Geometry, dg: np.ndarray, pv_c: np.ndarray | None, mlo: list[int], mhi: list[int]) -> TumorPlan | None:
     """Interpolate one tumor's distances to the voxels of its marked cells and cut its box to the
     voxels within reach (``d <= need``); the blend's part, ``d <= reach_out``, is its inner box."""
@@ -301,9 +315,9 @@ def _plan(q: _Geometry, d: np.ndarray, pv: np.ndarray | None, box_range: list[tu
     if q.need > q.reach_out:
         core = bbox(d <= np.float32(q.reach_out))
         inner = (slice(*core[0]), slice(*core[1]), slice(*core[2])) if core is not None else (slice(0, 1),) * 3
-    pv_var: np.ndarray | float = float(s[0] ** 2 / 12) if pv is None else pv
+    pv_var: np.ndarray | float = q.res0 if pv is None else pv
     offsets = tuple(((np.arange(b.start, b.stop) - q.c[k]) * s[k]).astype(np.float32) for k, b in enumerate(box))
-    reach = [b + q.bound + q.reach_out + float(s.max()) for b in q.base]
+    reach = [b + q.reach_out + float(s.max()) for b in q.base]
     return TumorPlan(box=box, offsets=offsets, d=d, pv_var=pv_var,  # type: ignore[arg-type]
                      reach_mm=(reach[0], reach[1], reach[2]), inner=inner)
 
@@ -321,12 +335,23 @@ def plan_tumors(tumors: tuple[TumorParams, ...] | list[TumorParams], params: Cas
     record alone.
     """
     spacing = np.asarray(params.spacing_mm, dtype=np.float64)
-    geos = [_geometry(t, spacing, shape) for t in tumors]
+    tumors = list(tumors)
+    res_var = resolution_var(params)
+    tables: np.ndarray | None = None
+    ext = np.empty((len(tumors), 3))
+    if any(t.deform_sigma_mm > 0 for t in tumors):
+        tables, ext = surface_tables(tumors)
+    for i, t in enumerate(tumors):
+        if t.deform_sigma_mm <= 0:  # the ellipsoid's own half extents along the array axes
+            rot = quaternion_matrix(t.rotation)
+            a2 = np.asarray(t.semi_axes_mm, dtype=np.float64) ** 2
+            ext[i] = np.sqrt((rot**2) @ a2)
+    geos = [_geometry(t, spacing, shape, ext[i], i, res_var) for i, t in enumerate(tumors)]
     plans: list[TumorPlan | None] = [None] * len(geos)
     live = [i for i, q in enumerate(geos) if q is not None]
     for group in size_groups([geos[i].n_nodes for i in live], GROUP_MAX_NODES):  # type: ignore[union-attr]
         members = [live[j] for j in group]
-        for i, p in zip(members, _plan_group([geos[i] for i in members], params), strict=True):  # type: ignore[misc]
+        for i, p in zip(members, _plan_group([geos[i] for i in members], params, tables), strict=True):  # type: ignore[misc]
             plans[i] = p
     return plans
 

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from tumorsynth.errors import InputError, OptionError
 from tumorsynth.grids import bbox
+from tumorsynth.host import HostModel, estimate_noise, estimate_resolution, fallback_noise
 from tumorsynth.io import LIVER_HU_RANGE
 
 __all__ = ["Prepared", "liver_bbox", "prepare"]
@@ -41,6 +42,7 @@ class Prepared:
         depth_mm: depth of each candidate below the liver surface (N,).
         vessel_dist_mm: distance of each candidate to the nearest vessel (N,) (inf: no vessel).
         liver_volume_ml: liver volume.
+        host: the scanner's noise and resolution measured on this CT (:mod:`tumorsynth.host`).
     """
 
     shape: tuple[int, int, int]
@@ -56,6 +58,7 @@ class Prepared:
     depth_mm: np.ndarray
     vessel_dist_mm: np.ndarray
     liver_volume_ml: float
+    host: HostModel = HostModel(10.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
     @property
     def max_depth_mm(self) -> float:
@@ -205,6 +208,9 @@ def prepare(
     stepv = np.array(step, dtype=np.float32)
     fine_dims = np.array([b[1] for b in bbox], dtype=np.float32) - 1
     centres = np.minimum(origin + ijk * stepv + (stepv - 1) / 2, fine_dims)
+    depth_c = depth.ravel()[idx].astype(np.float32)
+    vdist_c = vdist.ravel()[idx].astype(np.float32)
+    host = _host_model(ct, liver, bbox, spacing, centres, depth_c, vdist_c, noise)
     return Prepared(
         shape=tuple(int(s) for s in ct.shape),  # type: ignore[arg-type]
         spacing_mm=spacing,  # type: ignore[arg-type]
@@ -216,7 +222,33 @@ def prepare(
         liver_coarse=liver_coarse,
         vessel_coarse=vessel_coarse,
         candidates_vox=centres.astype(np.float32),
-        depth_mm=depth.ravel()[idx].astype(np.float32),
-        vessel_dist_mm=vdist.ravel()[idx].astype(np.float32),
+        depth_mm=depth_c,
+        vessel_dist_mm=vdist_c,
         liver_volume_ml=float(n_liver * np.prod(spacing) / 1000.0),
+        host=host,
     )
+
+
+def _host_model(ct: np.ndarray, liver: np.ndarray, box: tuple[tuple[int, int], ...], spacing: tuple[float, ...],
+                centres: np.ndarray, depth: np.ndarray, vdist: np.ndarray, noise_hu: float) -> HostModel:
+    """The scanner's noise (blocks of parenchyma deep in the liver, away from vessels) and resolution
+    (profiles across the liver boundary) of this CT; fallbacks where the liver gives too little."""
+    sp = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+    measured = []
+    est = None
+    for block_mm, deep_mm in ((6.0, 12.0), (3.5, 7.0)):
+        clear = (depth >= max(deep_mm, 2.5 * max(sp))) & (vdist >= block_mm + 2 * max(sp))
+        est = estimate_noise(ct, centres[clear], sp, block_mm=block_mm)
+        if est is not None:
+            measured.append("noise")
+            break
+    if est is None:
+        est = fallback_noise(noise_hu)
+    margin = [int(np.ceil(8.0 / s)) + 1 for s in sp]
+    ext = tuple(slice(max(lo - m, 0), min(hi + m, n)) for (lo, hi), m, n in zip(box, margin, ct.shape, strict=True))
+    res, ok = estimate_resolution(ct[ext], liver[ext], sp)
+    if all(ok):
+        measured.append("resolution")
+    elif any(ok):
+        measured.append("resolution (some axes)")
+    return HostModel(noise_sd_hu=est[0], corr_vox=est[1], resolution_mm=res, measured=tuple(measured))

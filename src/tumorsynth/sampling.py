@@ -216,6 +216,8 @@ def sample_params(
         shape=prepared.shape, spacing_mm=prepared.spacing_mm,
         parenchyma_hu=prepared.parenchyma_hu, noise_hu=prepared.noise_hu,
         tumors=tuple(tumors), preset=name, seed=seed, skipped=skipped, settings=settings,
+        noise_sd_hu=float(prepared.host.noise_sd_hu), noise_corr_vox=tuple(float(v) for v in prepared.host.corr_vox),  # type: ignore[arg-type]
+        resolution_mm=tuple(float(v) for v in prepared.host.resolution_mm),  # type: ignore[arg-type]
     )
 
 
@@ -250,6 +252,7 @@ def _draw_tumor(gen: np.random.Generator, kind: str, k: Mapping[str, Any], prep:
     cap_w = _draw(gen, k["capsule_width_mm"])
     deform_seed = int(gen.integers(0, 2**63 - 1))
     texture_seed = int(gen.integers(0, 2**63 - 1))
+    noise_seed = int(gen.integers(0, 2**63 - 1))
     capsule_on = bool(k["capsule"]) and has_capsule and r >= float(k["capsule_min_radius_mm"])
     return {
         "kind": kind,
@@ -267,4 +270,5 @@ def _draw_tumor(gen: np.random.Generator, kind: str, k: Mapping[str, Any], prep:
         "mass_effect_range_mm": reach if k["mass_effect_on"] else 0.0,
         "capsule_hu": cap_hu if capsule_on else 0.0,
         "capsule_width_mm": cap_w,
+        "noise_seed": noise_seed,
     }

@@ -1,29 +1,45 @@
-"""Step 3, shape: a rotated ellipsoid, elastically deformed, with a blurred edge.
+"""Step 3, shape: a rotated ellipsoid with a lobulated surface and a soft edge.
 
-The shape is evaluated analytically at the voxels that need it (no mask is rasterized, warped or
-filtered): a voxel at offset ``x`` (mm) from the centre is moved by a smooth random displacement
-``u(x)`` (control points every ``h`` mm, offsets drawn with standard deviation sigma_e, cubic
-interpolation; the elastic deformation of the paper), rotated into the ellipsoid's frame, and
-its signed distance to the ellipsoid surface is estimated to first order. The soft mask
-``t''`` is then the Gaussian edge profile ``Phi(-d / sigma)``, which is what blurring a hard
-mask with a Gaussian of width sigma_c gives near a smooth surface; the voxel's own extent
-(partial volume, e.g. 5 mm slices) adds ``s**2 / 12`` per axis to ``sigma**2`` along the normal.
+The shape is evaluated analytically at the nodes of a coarse grid (no mask is rasterized, warped
+or filtered). The *elastic deformation* moves every point of the ellipsoid's surface along its
+ray from the centre by a smooth random amount: the surface's radius in direction ``n`` is
+``R(n) = R_ellipsoid(n) exp(s g(n) - 1.5 s**2)``, where ``g`` is a smooth, unit-variance random
+function on the sphere and ``s = LOBE_GAIN sigma_e / r``. Real liver lesions of a few
+centimetres are lobulated, more so as they grow (SPEC 2b): ``g`` is a random sum of spherical
+harmonics of degrees 2 to 10 (degree 2 stretches the ellipsoid, higher degrees make lobes about
+``pi r / l`` wide; degree ``l`` carries a share of the variance proportional to ``l**-1.5``, so
+broad lobes dominate and finer ones ride on them), so the margin's irregularity has the amplitude sigma_e (in mm, the paper's
+deformation strength) at the scales of the tumor's own lobes. A surface defined along rays is
+star-shaped: every ray from the centre crosses it once, so a tumor is one piece without holes
+or folds at any sigma_e. ``- 1.5 s**2`` keeps the mean volume that of the ellipsoid.
+
+``g`` is tabulated on a cube map (six faces of ``CUBE_CELLS``\ :sup:`2` cells around the tumor's
+centre, in its own rotated frame) and read by bilinear interpolation; the signed distance to the
+surface is the first-order ``(F - 1) / |grad F|`` of ``F(x) = |x| / R(x / |x|)``. The soft mask
+``t''`` is the Gaussian edge profile ``Phi(-d / sigma)``: blurring a hard mask with a Gaussian of
+width sigma_c, and then imaging it with the host scanner's own resolution (measured on the host,
+:mod:`tumorsynth.host`), gives ``sigma**2 = sigma_c**2 + sum_k n_k**2 res_k**2`` along the normal
+``n``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from tumorsynth.interp import cubic_matrix_stack
 from tumorsynth.noise import hashed_normals_stack
 from tumorsynth.params import TumorParams
 
-__all__ = ["deform_seeds", "deformation_step_mm", "quaternion_matrix", "radial_displacement", "soft_mask"]
+__all__ = ["CUBE_CELLS", "LOBE_DEGREES", "LOBE_GAIN", "cube_lookup", "deform_seeds", "lobulation_scale",
+           "quaternion_matrix", "soft_mask", "surface_tables"]
 
-NODE_CLIP = 2.5  # control-point offsets are clipped at NODE_CLIP * sigma_e
-OVERSHOOT = 1.3  # bound of cubic interpolation overshoot used to size boxes
+LOBE_DEGREES = (2, 10)  # spherical-harmonic degrees of the lobulation (inclusive)
+LOBE_GAIN = 1.0  # SD of the surface's radial displacement, in units of sigma_e
+LOBE_CLIP = 2.5  # g is clipped at this many SDs
+LOBE_MAX = 0.4  # s saturates here: beyond, lobes turn into spikes and clefts thinner than a voxel
+CUBE_CELLS = 16  # cells per edge of each cube-map face
 
 
 def quaternion_matrix(q: tuple[float, float, float, float]) -> np.ndarray:
@@ -38,76 +54,148 @@ def quaternion_matrix(q: tuple[float, float, float, float]) -> np.ndarray:
     ])
 
 
-DEFORM_STEP_PER_SIGMA = 4.0  # control points at least this many sigma_e apart
-
-
-def deformation_step_mm(t: TumorParams) -> float:
-    """Spacing of the control points of a tumor's elastic deformation.
-
-    About three control points across the tumor (1.25 mean semi-axes apart), and never closer
-    than DEFORM_STEP_PER_SIGMA sigma_e: offsets of SD sigma_e between control points h apart
-    give slopes of about 4 sigma_e / h, and slopes near -1 would fold the tumor onto itself.
-    So a strong deformation makes broad lobes; the fold check in :mod:`tumorsynth.plan` then
-    rarely has to scale a field down (which would make every sigma_e beyond the limit give
-    the same shape). The paper's types (Table 6) keep 1.25 r for all but the top of the
-    medium range.
-    """
-    a0, a1, a2 = (float(v) for v in t.semi_axes_mm)
-    return max(1.25 * ((a0 + a1 + a2) / 3), DEFORM_STEP_PER_SIGMA * float(t.deform_sigma_mm))
-
-
 def deform_seeds(t: TumorParams) -> list[int]:
-    """Seeds of the three displacement components (one unbounded node lattice each)."""
-    return [(int(t.deform_seed) * 3 + k) % (1 << 64) for k in range(3)]
+    """Seed of the tumor's lobulation (its spherical-harmonic coefficients)."""
+    return [(int(t.deform_seed) * 3) % (1 << 64)]
 
 
-def radial_displacement(tumors: list[TumorParams], x: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """``x . u(x)`` on the flat layout (S, n0, n1 * n2) of the tumors' elastic deformations at their
-    node offsets ``x`` (``x[k]`` (S, n_k), mm).
+def lobulation_scale(t: TumorParams) -> float:
+    """``s``: SD of the log-radius of the surface (sigma_e relative to the tumor's radius)."""
+    if t.deform_sigma_mm <= 0:
+        return 0.0
+    return min(LOBE_GAIN * float(t.deform_sigma_mm) / t.radius_mm, LOBE_MAX)
 
-    The displacement of each component lives on an unbounded lattice of control points every
-    ``deformation_step_mm`` around the tumor centre, with hashed normal offsets of SD sigma_e
-    clipped at NODE_CLIP sigma_e, resampled by cubic interpolation (the elastic deformation of
-    the paper). Each tumor uses the lattice nodes its grid needs, so any box gives the same
-    field. Separable: three batched matrix products, the factor ``x_k`` of each component folded
-    into that axis's matrix and the sum over components into the last product.
+
+@functools.cache
+def _cube_directions(m: int) -> np.ndarray:
+    """Unit directions of the cube-map nodes: (6, m + 1, m + 1, 3); face ``2 a + (n_a < 0)``, its
+    grid along the other two axes in increasing order."""
+    u = np.linspace(-1.0, 1.0, m + 1)
+    out = np.empty((6, m + 1, m + 1, 3))
+    for a in range(3):
+        b, c = [k for k in range(3) if k != a]
+        for neg in (0, 1):
+            f = out[2 * a + neg]
+            f[..., a] = -1.0 if neg else 1.0
+            f[..., b] = u[:, None]
+            f[..., c] = u[None, :]
+    out /= np.linalg.norm(out, axis=-1, keepdims=True)
+    out.setflags(write=False)
+    return out
+
+
+@functools.cache
+def _sh_basis(m: int) -> np.ndarray:
+    """Real spherical harmonics of the lobulation degrees at the cube-map nodes, each degree ``l``
+    weighted so that ``basis @ c`` with iid N(0, 1) coefficients has unit variance everywhere and
+    degree ``l`` carries a share of it proportional to ``l**-1.5``: (nodes, coefficients), float32."""
+    from scipy.special import sph_harm_y
+
+    n = _cube_directions(m).reshape(-1, 3)
+    theta = np.arccos(np.clip(n[:, 2], -1.0, 1.0))
+    phi = np.arctan2(n[:, 1], n[:, 0])
+    lo, hi = LOBE_DEGREES
+    share = np.array([ll**-1.5 for ll in range(lo, hi + 1)])
+    share /= share.sum()
+    cols = []
+    for ll, v in zip(range(lo, hi + 1), share, strict=True):
+        a = math.sqrt(4 * math.pi * v / (2 * ll + 1))  # addition theorem: sum_m Y_lm**2 = (2l + 1) / 4 pi
+        for mm in range(-ll, ll + 1):
+            y = sph_harm_y(ll, abs(mm), theta, phi)
+            if mm > 0:
+                col = math.sqrt(2) * (-1) ** mm * y.real
+            elif mm < 0:
+                col = math.sqrt(2) * (-1) ** mm * y.imag
+            else:
+                col = y.real
+            cols.append(a * col)
+    basis = np.stack(cols, axis=1).astype(np.float32)
+    basis.setflags(write=False)
+    return basis
+
+
+def surface_tables(tumors: list[TumorParams]) -> tuple[np.ndarray, np.ndarray]:
+    """Cube-map tables of ``h = R_ellipsoid / R = exp(1.5 s**2 - s g)`` per tumor, (S, 6, m + 1, m + 1)
+    float32, and the half extents of each lobulated surface along the array axes (S, 3), mm: the
+    largest ``R(n) |(rot n)_k|`` over the table's directions, plus 3%.
     """
-    n = len(tumors)
-    g = np.array([deformation_step_mm(t) for t in tumors], dtype=np.float64)[:, None]
-    pos = np.concatenate(x, axis=1) / g  # (S, n0 + n1 + n2) in lattice steps
-    cuts = np.cumsum([0, *(xk.shape[1] for xk in x)])
-    los, widths = [], []
-    for k in range(3):
-        pk = pos[:, cuts[k]:cuts[k + 1]]
-        lo = np.floor(pk.min(axis=1)) - 1
-        pk -= lo[:, None]  # >= 1 (rounding is monotone)
-        los.append(lo.astype(np.int64))
-        widths.append(int(np.floor(pk.max())) + 3)
-    m_all = cubic_matrix_stack(pos, max(widths))  # one matrix build for the three axes
-    mats = [m_all[:, cuts[k]:cuts[k + 1], :widths[k]] for k in range(3)]
-    mxs = [m * xk[:, :, None] for m, xk in zip(mats, x, strict=True)]
-    ks = [lo[:, None] + np.arange(w) for lo, w in zip(los, widths, strict=True)]
-    seeds = [sd for t in tumors for sd in deform_seeds(t)]
-    nodes = hashed_normals_stack(seeds, *(np.repeat(kk, 3, axis=0) for kk in ks))  # (3S, w0, w1, w2)
-    sig = np.repeat(np.array([t.deform_sigma_mm for t in tumors], dtype=np.float32), 3)[:, None, None, None]
-    nodes *= sig
-    np.clip(nodes, -NODE_CLIP * sig, NODE_CLIP * sig, out=nodes)
-    m0, m1, m2 = mats
-    n0, n1, n2 = (xk.shape[1] for xk in x)
-    w0, w1, w2 = (mk.shape[2] for mk in mats)
-    # contract w2, then w1, then w0 (and the components), each as one matrix product per
-    # tumor and component on contiguous data
-    a2 = np.stack([m2, m2, mxs[2]], axis=1).transpose(0, 1, 3, 2)  # (S, 3, w2, n2)
-    t = np.matmul(nodes.reshape(n, 3, w0 * w1, w2), a2).reshape(n, 3, w0, w1, n2)
-    t = np.ascontiguousarray(t.transpose(0, 1, 3, 2, 4)).reshape(n, 3, w1, w0 * n2)
-    a1 = np.stack([m1, mxs[1], m1], axis=1)  # (S, 3, n1, w1)
-    t = np.matmul(a1, t).reshape(n, 3, n1, w0, n2)
-    t = np.ascontiguousarray(t.transpose(0, 1, 3, 2, 4)).reshape(n, 3 * w0, n1 * n2)
-    return np.matmul(np.concatenate([mxs[0], m0, m0], axis=2), t)  # (S, n0, n1 * n2): sum over components
+    m = CUBE_CELLS
+    basis = _sh_basis(m)
+    n_coef = basis.shape[1]
+    seeds = [deform_seeds(t)[0] for t in tumors]
+    k0 = np.broadcast_to(np.arange(n_coef), (len(tumors), n_coef))
+    zero = np.zeros((len(tumors), 1), dtype=np.int64)
+    coef = hashed_normals_stack(seeds, k0, zero, zero)[:, :, 0, 0]  # (S, n_coef)
+    g = coef @ basis.T  # (S, nodes)
+    np.clip(g, -LOBE_CLIP, LOBE_CLIP, out=g)
+    s = np.array([lobulation_scale(t) for t in tumors], dtype=np.float32)[:, None]
+    logh = np.float32(1.5) * s * s - s * g
+    h = np.exp(logh)
+    dirs = _cube_directions(m).reshape(-1, 3)
+    ext = np.empty((len(tumors), 3))
+    for i, t in enumerate(tumors):
+        rot = quaternion_matrix(t.rotation)
+        a = np.asarray(t.semi_axes_mm, dtype=np.float64)
+        r_ell = 1.0 / np.sqrt(((dirs / a) ** 2).sum(axis=1))
+        radius = r_ell / h[i].astype(np.float64)
+        ext[i] = 1.03 * (np.abs(dirs @ rot.T) * radius[:, None]).max(axis=0)
+    return h.reshape(len(tumors), 6, m + 1, m + 1), ext
+
+
+def cube_lookup(tables: np.ndarray, y0: np.ndarray, y1: np.ndarray, y2: np.ndarray) -> np.ndarray:
+    """Bilinear lookup of per-tumor cube-map tables (S, 6, m + 1, m + 1) in the directions
+    ``(y0, y1, y2)`` (arrays of shape (S, ...), one stack entry per tumor)."""
+    s_n = tables.shape[0]
+    m = tables.shape[2] - 1
+    a0, a1, a2 = np.abs(y0), np.abs(y1), np.abs(y2)
+    on0 = (a0 >= a1) & (a0 >= a2)
+    on1 = ~on0 & (a1 >= a2)
+    on2 = ~(on0 | on1)
+    den = np.where(on0, a0, np.where(on1, a1, a2))
+    np.maximum(den, np.float32(1e-12), out=den)
+    u = np.where(on0, y1, y0)  # the face's first in-plane axis: 1 on faces of axis 0, else 0
+    v = np.where(on2, y1, y2)  # its second: 1 on faces of axis 2, else 2
+    neg = np.where(on0, y0, np.where(on1, y1, y2)) < 0
+    face = np.where(on0, 0, np.where(on1, 2, 4)) + neg
+    half = np.float32(m / 2.0)
+    u /= den
+    u += np.float32(1.0)
+    u *= half
+    v /= den
+    v += np.float32(1.0)
+    v *= half
+    top = np.float32(m - 1e-3)
+    np.clip(u, 0, top, out=u)
+    np.clip(v, 0, top, out=v)
+    iu = u.astype(np.intp)
+    iv = v.astype(np.intp)
+    u -= iu
+    v -= iv
+    base = np.arange(s_n, dtype=np.intp).reshape((s_n,) + (1,) * (y0.ndim - 1)) * 6
+    base = (base + face) * (m + 1)
+    base += iu
+    base *= m + 1
+    base += iv
+    flat = tables.reshape(-1)
+    c00 = flat[base]
+    c01 = flat[base + 1]
+    c10 = flat[base + (m + 1)]
+    c11 = flat[base + (m + 2)]
+    c01 -= c00
+    c01 *= v
+    c00 += c01
+    c11 -= c10
+    c11 *= v
+    c10 += c11
+    c10 -= c00
+    c10 *= u
+    c00 += c10
+    return c00
 
 
 def soft_mask(d: np.ndarray, edge_blur_mm: float, pv_var: np.ndarray | float) -> np.ndarray:
-    """t'' = Phi(-d / sigma), sigma**2 = sigma_c**2 + partial volume; a hard mask when sigma_c = 0.
+    """t'' = Phi(-d / sigma), sigma**2 = sigma_c**2 + the scanner's resolution along the normal (``pv_var``);
+    a hard mask when sigma_c = 0 (the ablation without edge blur).
 
     Phi is evaluated with the logistic approximation ``1 / (1 + exp(1.5976 z + 0.070566 z**3))``
     (absolute error below 2e-4), five times faster than the exact error function. With a scalar

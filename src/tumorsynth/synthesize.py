@@ -23,16 +23,21 @@ from tumorsynth._alloc import tune_allocator
 from tumorsynth.errors import InputError
 from tumorsynth.grids import size_groups
 from tumorsynth.params import CaseParams, TumorParams
-from tumorsynth.plan import MIN_PUSH_VOXELS, TumorPlan, plan_tumor, plan_tumors, push_reach
-from tumorsynth.postprocess import capsule_profile
-from tumorsynth.shape import (
-    soft_mask,
+from tumorsynth.noise import noise_patch, patch_offset, read_patch
+from tumorsynth.plan import (
+    MIN_PUSH_VOXELS,
+    TumorPlan,
+    edge_sigma_max,
+    plan_tumor,
+    plan_tumors,
+    push_reach,
+    resolution_var,
 )
-from tumorsynth.texture import scaled_textures
+from tumorsynth.postprocess import capsule_profile
+from tumorsynth.shape import soft_mask
+from tumorsynth.texture import scaled_textures, tumor_noise_sd
 
 __all__ = ["Synthesizer", "TumorPlan", "apply_tumors", "plan_tumor", "synthesize", "synthesize_case"]
-
-RESIDUAL_CLIP = 2.5  # host noise kept inside the tumor is clipped at this many noise SDs
 
 
 def _check_inputs(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> None:
@@ -66,7 +71,7 @@ def _store(view: np.ndarray, values: np.ndarray) -> None:
 
 
 def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
-                 spacing: np.ndarray) -> None:
+                 spacing: np.ndarray, res_var: tuple[float, float, float]) -> None:
     """Push the host tissue around the tumor outward (liver voxels whose source is another voxel)."""
     if t.mass_effect_mm < MIN_PUSH_VOXELS * float(spacing.min()):
         return  # a push this small changes no voxel visibly
@@ -76,7 +81,7 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
     reach = np.float32(t.mass_effect_range_mm)
     # voxels deep inside the tumor are replaced by it; beyond d_max the push is under half a voxel
     d_max = np.float32(push_reach(t, float(spacing.min())))
-    d_min = np.float32(-math.sqrt(t.edge_blur_mm**2 + float(spacing.max()) ** 2 / 12))
+    d_min = np.float32(-max(edge_sigma_max(t, res_var), math.sqrt(max(res_var))))
     sel = d > d_min
     sel &= d < d_max
     sel &= lb
@@ -139,13 +144,16 @@ def _mass_effect(out: np.ndarray, liver: np.ndarray, t: TumorParams, plan: Tumor
 
 
 def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams, plan: TumorPlan,
-           params: CaseParams, field: np.ndarray) -> None:
-    """Texture, soft edge and capsule blended into the CT inside the liver; label 2 inside.
+           params: CaseParams, field: np.ndarray, noise: _Noise) -> None:
+    """Texture, soft edge, capsule and scanner-like noise blended into the CT inside the liver; label 2 inside.
 
-    With the texture ``E = mu_t + sigma_p F`` (plus the capsule rim), the host ``x`` and its
-    parenchyma mean ``mu``, the tumor target is ``E + clip(x - mu, +-lim)`` (the host's own noise
-    kept), and the voxel becomes ``x + t'' (target - x)``. ``field`` is the texture of the
-    tumor's inner box times sigma_p (see :func:`_textures`); it is used as scratch space.
+    The tumor replaces the tissue it occupies: with the texture ``E = mu_t + sigma_p F`` (plus the
+    capsule rim), the host ``x`` and the soft mask ``t''``, a voxel becomes
+    ``x + t'' (E - x) + sqrt(t'' (2 - t'')) n``, where ``n`` is noise with the host scanner's
+    level and correlation. In the core the host (its vessels, its grain) is gone and only ``E``
+    and the noise remain; across the edge the host's own noise fades as ``1 - t''`` and the
+    weight of ``n`` keeps the total noise variance that of the scan. ``field`` is the texture of
+    the tumor's inner box times sigma_p (see :func:`_textures`); it is used as scratch space.
     """
     inner = plan.inner
     box = plan.tumor_box
@@ -154,27 +162,41 @@ def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams
     pv = plan.pv_var[inner] if isinstance(plan.pv_var, np.ndarray) else plan.pv_var
     view = out[box]
     cur = view.astype(np.float32)
-    mu = float(np.float32(params.parenchyma_hu))
-    field += np.float32(float(np.float32(t.tumor_mean_hu)) - mu)  # E - mu
+    field += np.float32(t.tumor_mean_hu)  # E
     # capsule: inside the tumor, the texture gives way to a thin bright rim
     if t.capsule_hu != 0:
         g = capsule_profile(d, t.capsule_width_mm)
-        rim = np.subtract(np.float32(float(np.float32(params.parenchyma_hu + t.capsule_hu)) - mu), field)
+        rim = np.subtract(np.float32(params.parenchyma_hu + t.capsule_hu), field)
         rim *= g
         field += rim
-    # host noise kept: target - x = (E - mu) + (clip(x, mu - lim, mu + lim) - x)
-    lim = float(np.float32(RESIDUAL_CLIP * params.noise_hu))
-    kept = np.clip(cur, np.float32(mu - lim), np.float32(mu + lim))
-    kept -= cur
-    field += kept
+    field -= cur
     tm = soft_mask(d, t.edge_blur_mm, pv)
     tm *= lb
     field *= tm
+    if noise.sd > 0:
+        w = np.subtract(np.float32(2.0), tm)
+        w *= tm
+        np.sqrt(w, out=w)
+        n = read_patch(noise.patch, tuple(b.start for b in box), w.shape, patch_offset(t.noise_seed))  # type: ignore[arg-type]
+        n *= np.float32(tumor_noise_sd(t, noise.sd, noise.corr_mm))
+        w *= n
+        field += w
     field += cur
     _store(view, field)
     inside = d <= 0
     inside &= lb
     np.copyto(label[box], np.uint8(2), where=inside)
+
+
+class _Noise:
+    """The scanner noise of a record: its level, mean correlation (mm) and periodic patch."""
+
+    def __init__(self, params: CaseParams) -> None:
+        self.sd = float(params.noise_hu if params.noise_sd_hu is None else params.noise_sd_hu)
+        corr = params.noise_corr_vox or (0.0, 0.0, 0.0)
+        widths = [max(float(c), 0.0) * float(s) for c, s in zip(corr, params.spacing_mm, strict=True)]
+        self.corr_mm = float(np.prod(np.maximum(widths, 1e-6)) ** (1 / 3)) if min(widths) > 0 else float(np.mean(widths))
+        self.patch = noise_patch((float(corr[0]), float(corr[1]), float(corr[2]))) if self.sd > 0 else np.zeros((1, 1, 1), np.float32)
 
 
 def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: CaseParams) -> list[tuple[slice, slice, slice]]:
@@ -186,11 +208,13 @@ def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: 
     planned = [(t, p) for t, p in zip(params.tumors, plan_tumors(params.tumors, params, liver.shape), strict=True)
                if p is not None]
     fields = _textures(planned)
+    res_var = resolution_var(params)
     for t, plan in planned:
         if t.mass_effect_mm > 0:
-            _mass_effect(out, liver, t, plan, spacing)
+            _mass_effect(out, liver, t, plan, spacing, res_var)
+    noise = _Noise(params) if planned else None
     for (t, plan), field in zip(planned, fields, strict=True):
-        _blend(out, label, liver, t, plan, params, field)
+        _blend(out, label, liver, t, plan, params, field, noise)  # type: ignore[arg-type]
     return [plan.box for _, plan in planned]  # the boxes include the mass effect
 
 

@@ -18,7 +18,7 @@ from tumorsynth.interp import apply_separable_stack, cubic_matrix_stack
 from tumorsynth.noise import hashed_normals_stack
 from tumorsynth.params import TumorParams
 
-__all__ = ["scaled_texture", "scaled_textures", "texture_field"]
+__all__ = ["fine_fraction", "scaled_texture", "scaled_textures", "texture_corr_mm", "texture_field", "tumor_noise_sd"]
 
 def texture_field(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndarray],
                   reach_mm: object = None) -> np.ndarray:
@@ -94,3 +94,44 @@ def scaled_textures(tumors: list[TumorParams], offsets: list[tuple[np.ndarray, n
     noise = hashed_normals_stack([t.texture_seed for t in tumors], k_lo[0], k_lo[1], k_lo[2])
     out = apply_separable_stack(noise, (mats[0], mats[1], mats[2]))
     return [out[i, :sizes_out[0][i], :sizes_out[1][i], :sizes_out[2][i]] for i in range(n)]
+
+
+HIGH_PASS_MM = 1.0  # scale below which a scan shows only its noise (the realism report's high-pass)
+NOISE_FLOOR = 0.5  # the tumor's own fine texture takes at most half of the noise variance
+
+
+def fine_fraction(corr_mm: float, high_pass_mm: float = HIGH_PASS_MM) -> float:
+    """Share of a smooth random field's variance finer than ``high_pass_mm``.
+
+    For white noise filtered by a Gaussian of ``corr_mm`` (a Gaussian spectrum), the residual
+    ``x - G_h * x`` of a Gaussian high-pass of width ``h`` keeps the share
+    ``1 - 2 (l^2 / (l^2 + h^2 / 2))^(3/2) + (l^2 / (l^2 + h^2))^(3/2)`` (3-D): 1 for white noise,
+    falling as the field gets coarser.
+    """
+    l2 = float(corr_mm) ** 2
+    h2 = float(high_pass_mm) ** 2
+    if l2 <= 1e-12:
+        return 1.0
+    return max(0.0, 1.0 - 2.0 * (l2 / (l2 + h2 / 2.0)) ** 1.5 + (l2 / (l2 + h2)) ** 1.5)
+
+
+TEXTURE_CORR_PER_GRAIN = 0.45  # cubic upsampling of a grid of step eta correlates like a Gaussian of ~0.45 eta
+
+
+def texture_corr_mm(t: TumorParams) -> float:
+    """Equivalent Gaussian correlation width of a tumor's texture: grain eta and blur sigma_b combined."""
+    return math.hypot(TEXTURE_CORR_PER_GRAIN * float(t.grain_mm), float(t.texture_blur_mm))
+
+
+def tumor_noise_sd(t: TumorParams, noise_sd_hu: float, noise_corr_mm: float) -> float:
+    """SD of the scanner-like noise inside a tumor.
+
+    A tumor replaces the tissue it occupies; at the finest scale a scan then shows its own noise
+    and whatever fine structure the tumor has. So the tumor's noise plus the fine part of its
+    texture add up to the host's noise at that scale: the noise variance gives way by the
+    texture's fine share (never more than ``NOISE_FLOOR`` of it).
+    """
+    fn = fine_fraction(noise_corr_mm)
+    ft = fine_fraction(texture_corr_mm(t))
+    var = noise_sd_hu**2 - float(t.texture_std_hu) ** 2 * ft / max(fn, 1e-3)
+    return math.sqrt(max(var, NOISE_FLOOR * noise_sd_hu**2))
