@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "tumorsynth.cli.evaluate",
     "tumorsynth.cli.study",
     "tumorsynth.cli.figures",
+    "tumorsynth.cli.realism",
 )
 
 DESCRIPTION = """\
