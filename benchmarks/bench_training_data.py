@@ -1,17 +1,19 @@
-"""How much of a training step's data time is tumor synthesis? (a script that prints; not a test)
+"""What does a training sample cost, with and without tumors? (a script that prints; not a test)
 
 Runs the training pipeline of ``tumorsynth train`` at the paper's settings (1 mm grid, HU window
 [-21, 189], 96^3 patches, crops per case, the five tumor types at 0.2 each) on one CT and times,
-per training sample:
+per training sample, on one core:
 
-* the one-off, cached part (load, RAS, 1 mm resampling, ``PrepareLiverd``),
-* the hand-out of the cached item (the trainer's ``CacheDataset`` uses ``copy_cache=False``:
-  no transform modifies the cache, so this is a shallow dictionary copy),
-* ``RandTumord`` (the synthesis),
-* the rest of the random part (HU window, padding, class-balanced crops, flips, rotations).
+* the one-off, cached part (load, RAS, 1 mm resampling, crop centres, ``PrepareLiverd``);
+* the random part (``RandTumord``, then the class-balanced crops, the HU window on the crops,
+  flips, rotations, intensity shift) **with tumors** (probability 1) and **without** (0);
+* inside ``RandTumord``, for the same parameter records: the generator's own work
+  (``Synthesizer``, which restores and rewrites only the tumors' boxes: the floor), and the
+  whole-volume path of tumorsynth 0.2's transform (``synthesize`` copies the CT and builds a
+  label map, then the label is compared, copied and scanned over the whole volume): "before".
 
-It then prints the share of synthesis in the data time of a sample and of a batch, and the
-number of DataLoader workers per GPU that keeps a GPU with the given step time fed.
+It then prints the share of synthesis in the data time and the number of DataLoader workers
+per GPU that keeps a GPU with the given step time fed.
 
 Usage::
 
@@ -25,13 +27,16 @@ Times are per process on one CPU core (DataLoader workers run one sample each in
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +63,33 @@ def _ms(values: list[float]) -> str:
     if not values:
         return "-"
     sd = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{1000 * statistics.mean(values):7.1f} ms (sd {1000 * sd:5.1f}, max {1000 * max(values):6.1f})"
+    return (f"{1000 * statistics.mean(values):7.1f} ms mean, {1000 * statistics.median(values):7.1f} "
+            f"median (sd {1000 * sd:5.1f}, max {1000 * max(values):6.1f})")
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _whole_volume_path(cached: dict, params: Any) -> None:
+    """What tumorsynth 0.2's RandTumord did per sample after sampling (for 'before')."""
+    import torch
+
+    import tumorsynth as ts
+    from tumorsynth.monai_dicts import _like
+
+    ct = cached["image"][0].numpy()
+    label = cached["label"][0].numpy()
+    liver = label > 0
+    ct_out, lab_out = ts.synthesize(ct, liver, params)
+    tumor = np.asarray(lab_out) == 2
+    new_label = label.copy()
+    new_label[tumor] = 2
+    _like(cached["image"], np.asarray(ct_out))
+    _like(cached["label"], new_label)
+    torch.as_tensor(np.flatnonzero(tumor))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from monai.transforms import Randomizable, apply_transform
 
+    import tumorsynth as ts
     from tumorsynth.monai import RandTumord
     from tumorsynth.train import TrainConfig
     from tumorsynth.train.data import build_train_transforms
@@ -100,44 +132,59 @@ def main(argv: list[str] | None = None) -> int:
         t_cached = time.perf_counter() - t0
     shape = tuple(cached["image"].shape[1:])
     liver_ml = float((cached["label"] > 0).sum()) / 1000.0
+    prep = cached["tumor_prep"]
+    syn = ts.Synthesizer(cached["image"][0].numpy(), cached["label"][0].numpy() > 0)
 
-    t_copy, t_syn, t_rest, status, n_tumors = [], [], [], Counter(), []
-    for _ in range(args.samples):
+    no_t = RandTumord(("image", "label"), prob=0.0, enable_key="synth", indices_key="label_cls_indices")
+    status: Counter[str] = Counter()
+    n_tumors: list[int] = []
+    t_with: list[float] = []
+    t_synth: list[float] = []
+    t_without: list[float] = []
+    t_floor: list[float] = []
+    t_before: list[float] = []
+
+    def sample(transform: RandTumord) -> tuple[dict, float, float]:
         t0 = time.perf_counter()
-        d = dict(cached)  # as CacheDataset(copy_cache=False) hands it out
+        d = transform(dict(cached))  # as CacheDataset(copy_cache=False) hands it out
         t1 = time.perf_counter()
-        d = synth_t(d)
-        t2 = time.perf_counter()
         out = d
         for t in rest:
             out = apply_transform(t, out)
-        t3 = time.perf_counter()
-        t_copy.append(t1 - t0)
-        t_syn.append(t2 - t1)
-        t_rest.append(t3 - t2)
+        return d, t1 - t0, time.perf_counter() - t0
+
+    for _ in range(2):  # warm-up: allocator, caches
+        sample(synth_t)
+        sample(no_t)
+    for _ in range(args.samples):  # with and without tumors take turns
+        d, syn_s, total_s = sample(synth_t)
+        t_synth.append(syn_s)
+        t_with.append(total_s)
         status[d["tumor_params_status"]] += 1
         if d["tumor_params"]:
-            import json
+            params = ts.CaseParams.from_json(d["tumor_params"])
+            n_tumors.append(len(json.loads(d["tumor_params"]).get("tumors", [])))
+            t_floor.append(_timed(lambda p=params: syn(p)))
+            t_before.append(_timed(lambda p=params: _whole_volume_path(cached, p)))
+        t_without.append(sample(no_t)[2])
+    assert prep is cached["tumor_prep"]
 
-            rec = json.loads(d["tumor_params"])
-            n_tumors.append(len(rec.get("tumors", [])))
-
-    per_sample = [a + b + c for a, b, c in zip(t_copy, t_syn, t_rest, strict=True)]
-    share = sum(t_syn) / sum(per_sample)
-    batch_s = statistics.mean(per_sample) * args.batch_size
+    share = sum(t_synth) / sum(t_with)
+    batch_s = statistics.mean(t_with) * args.batch_size
     workers = max(2, math.ceil(1.25 * batch_s / args.gpu_step_s))
 
     print(f"case: {item['name']}; at 1 mm: {shape} voxels, liver {liver_ml:.0f} ml")
     print(f"settings: 1 mm grid, HU window {cfg.hu_window}, patch {cfg.patch_size}, "
           f"{args.crops} crops/case, batch {args.batch_size} cases, presets {cfg.presets}")
-    print(f"one-off cached part (load, RAS, resample, PrepareLiverd): {t_cached:6.2f} s per case")
-    print(f"per sample ({args.samples} samples, one core):")
-    print(f"  cache hand-out {_ms(t_copy)}")
-    print(f"  RandTumord     {_ms(t_syn)}   <- synthesis")
-    print(f"  rest (window, pad, crops, flips, rotations) {_ms(t_rest)}")
-    print(f"  total          {_ms(per_sample)}")
-    print(f"  outcomes: {dict(status)}; tumors per synthesized case: "
-          f"{statistics.mean(n_tumors) if n_tumors else 0:.1f}")
+    print(f"one-off cached part (load, RAS, resample, indices, PrepareLiverd): {t_cached:6.2f} s per case")
+    print(f"per sample ({args.samples} samples each, one core; outcomes {dict(status)}, "
+          f"{statistics.mean(n_tumors) if n_tumors else 0:.1f} tumors per synthesized case):")
+    print(f"  random part WITHOUT tumors (prob 0)    {_ms(t_without)}")
+    print(f"  random part WITH tumors                {_ms(t_with)}")
+    print(f"    of which RandTumord                  {_ms(t_synth)}")
+    print("  for the same records:")
+    print(f"    generator floor (Synthesizer, boxes) {_ms(t_floor)}")
+    print(f"    before: whole-volume path of 0.2     {_ms(t_before)}")
     print(f"synthesis share of the data time: {100 * share:.0f}%")
     print(f"data time of one step (batch {args.batch_size}): {batch_s:.2f} s on one core")
     print(f"recommended DataLoader workers per GPU for a {args.gpu_step_s:.2f} s GPU step: "

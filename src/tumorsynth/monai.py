@@ -28,23 +28,35 @@ transform of that one ``Compose``; a nested ``Compose`` silently caches nothing:
         RandCropByPosNegLabeld(...),
     ])
 
-Label convention: 0 background, 1 liver, 2 tumor (LiTS). A case whose label already holds a
-2 (a real tumor) is left untouched. Images are channel-first (``C, i, j, k``); channel 0 is
-used. The voxel spacing is read from the image's affine, never assumed.
+Labels: any label map works. The liver is the label values ``liver_values`` (default: every
+non-zero value of a 0/1 or 0/1/2 map; a multi-label map such as TotalSegmentator's must name
+them, e.g. ``liver_values=[5]``), tumors are only ever placed inside those values, and their
+voxels are written with ``tumor_value`` (default 2, the LiTS convention). A case whose liver
+already holds ``tumor_value`` (a real tumor) is left untouched. Images are channel-first
+(``C, i, j, k``); channel 0 is used. The voxel spacing is read from the image's affine, never
+assumed.
+
+Per-sample cost: ``RandTumord`` copies the image and label once (the cache is never modified)
+and works only inside the boxes of the tumors it draws; nothing else scans the volume.
+Random crops belong **after** ``RandTumord``; a crop between ``PrepareLiverd`` and
+``RandTumord`` is refused with a message naming the fix (:func:`check_pipeline` checks a
+``Compose`` up front).
 
 This module needs MONAI (``pip install 'tumorsynth[train]'``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tumorsynth.errors import InputError, NoRoomError, OptionError
+from tumorsynth.params import CaseParams
+from tumorsynth.prepare import Prepared
 
 try:
     import torch
@@ -69,9 +81,11 @@ from tumorsynth.monai_dicts import (
 __all__ = [
     "DEFAULT_PRESET_WEIGHTS",
     "STATUS_KEY_SUFFIX",
+    "LiverCase",
     "LiverLabelsd",
     "PrepareLiverd",
     "RandTumord",
+    "check_pipeline",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,32 +112,108 @@ NO_ROOM = "no_room"
 _INT63 = np.iinfo(np.int64).max
 
 
+
+
 # --------------------------------------------------------------------------------------------
-# helpers
+# the prepared case
+
+
+@dataclass(frozen=True, eq=False)
+class LiverCase:
+    """What :class:`PrepareLiverd` caches for one case and :class:`RandTumord` reads.
+
+    Attributes:
+        prepared: the generator's preparation (:func:`tumorsynth.prepare`) on the case's grid.
+        liver_values: label values that make the liver (``None``: every non-zero value).
+        tumor_value: label value the synthetic tumors are written with.
+        liver_box: the liver mask inside ``prepared.bbox`` (bool), so that a sample needs no
+            pass over the whole label map.
+    """
+
+    prepared: Prepared
+    liver_values: tuple[int, ...] | None
+    tumor_value: int
+    liver_box: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.prepared.shape)  # type: ignore[return-value]
+
+    @property
+    def box(self) -> tuple[slice, slice, slice]:
+        (a0, b0), (a1, b1), (a2, b2) = self.prepared.bbox
+        return slice(a0, b0), slice(a1, b1), slice(a2, b2)
+
+
+def _liver_mask(label: np.ndarray, liver_values: tuple[int, ...] | None) -> np.ndarray:
+    """Boolean liver mask of a spatial label array."""
+    if liver_values is None:
+        return label > 0 if label.dtype.kind in "iub" else label > 0.5
+    lab = label if label.dtype.kind in "iub" else np.rint(label)
+    return np.isin(lab, liver_values)
+
+
+def _label_values(label: np.ndarray) -> np.ndarray:
+    """The values a label array holds (sorted; floats rounded)."""
+    arr = label if label.dtype.kind in "iub" else np.rint(label)
+    flat = arr.ravel()
+    if flat.dtype.kind in "ub" and flat.dtype.itemsize <= 2:
+        return np.flatnonzero(np.bincount(flat.astype(np.intp, copy=False)))
+    return np.unique(flat).astype(np.int64)
+
+
+def _shown(values: np.ndarray) -> str:
+    vals = [str(int(v)) for v in values[:12]]
+    return ", ".join(vals) + (" ..." if values.size > 12 else "")
+
+
+def _check_tumor_value(tumor_value: int, where: str) -> int:
+    v = int(tumor_value)
+    if v <= 0:
+        raise OptionError(f"{where} tumor_value: {tumor_value}, expected a positive label value")
+    return v
+
+
+def _as_values(values: Sequence[int] | int | None, where: str) -> tuple[int, ...] | None:
+    if values is None:
+        return None
+    vals = (int(values),) if isinstance(values, (int, np.integer)) else tuple(int(v) for v in values)
+    if not vals or any(v <= 0 for v in vals):
+        raise OptionError(f"{where} liver_values: {values!r}, expected positive label values "
+                          "(e.g. [5] for TotalSegmentator, [6] for BTCV, [1, 2] for LiTS)")
+    return vals
 
 
 class PrepareLiverd(MapTransform):
     """Prepare a healthy case for tumor synthesis (deterministic, cacheable).
 
     Computes :func:`tumorsynth.prepare` on channel 0 of ``keys[0]`` (the CT, in HU) with the
-    liver taken from ``keys[1]`` (label > 0, or the values ``liver_values``) and the spacing
-    read from the image's affine, and stores the result under ``prep_key``. Stores ``None``
-    instead (and computes nothing) when the label already holds a real tumor (value
-    ``tumor_value``) or when ``enable_key`` names an entry that is false for this case.
+    liver taken from ``keys[1]`` (the values ``liver_values``) and the spacing read from the
+    image's affine, and stores a :class:`LiverCase` under ``prep_key``. Stores ``None``
+    instead (and computes nothing) when the liver already holds a real tumor (value
+    ``tumor_value`` among the liver values) or when ``enable_key`` names an entry that is false
+    for this case.
+
+    Refused, with one line naming the fix: a label map with values other than 0, 1 and
+    ``tumor_value`` when ``liver_values`` is not given (a multi-label map: name its liver
+    values); a ``tumor_value`` that occurs in the map outside the liver values (another organ
+    there: TotalSegmentator's 2 is the right kidney), since the synthetic tumors could not be
+    told apart from it; a liver value that does not occur.
 
     Args:
         keys: ``(image_key, label_key)``.
         prep_key: where to store the preparation.
-        liver_values: label values that make the liver; ``None``: every non-zero value.
-        tumor_value: label value of a real tumor (such cases are not prepared).
+        liver_values: label values that make the liver; ``None``: every non-zero value of a 0/1
+            or 0/1/``tumor_value`` map.
+        tumor_value: label value of a tumor: real tumors carry it, synthetic ones get it.
         enable_key: optional boolean entry; a case with a false value is not prepared.
         check_hu: refuse images whose liver is not in Hounsfield units.
         allow_missing_keys: as in MONAI.
 
     Example:
-        >>> prep = PrepareLiverd(("image", "label"))  # doctest: +SKIP
-        >>> d = prep({"image": ct, "label": lab})  # doctest: +SKIP
-        >>> d["tumor_prep"]  # doctest: +SKIP
+        >>> prep = PrepareLiverd(("image", "label"), liver_values=[5], tumor_value=200)  # doctest: +SKIP
+        >>> d = prep({"image": ct, "label": totalseg_map})  # doctest: +SKIP
+        >>> d["tumor_prep"].prepared.liver_volume_ml  # doctest: +SKIP
     """
 
     def __init__(
@@ -131,7 +221,7 @@ class PrepareLiverd(MapTransform):
         keys: KeysCollection = ("image", "label"),
         *,
         prep_key: str = "tumor_prep",
-        liver_values: Sequence[int] | None = None,
+        liver_values: Sequence[int] | int | None = None,
         tumor_value: int = 2,
         enable_key: str | None = None,
         check_hu: bool = True,
@@ -143,16 +233,42 @@ class PrepareLiverd(MapTransform):
                 f"PrepareLiverd keys: got {list(self.keys)}, expected two keys (image, label)"
             )
         self.prep_key = prep_key
-        self.liver_values = None if liver_values is None else tuple(int(v) for v in liver_values)
-        self.tumor_value = int(tumor_value)
+        self.liver_values = _as_values(liver_values, "PrepareLiverd")
+        self.tumor_value = _check_tumor_value(tumor_value, "PrepareLiverd")
         self.enable_key = enable_key
         self.check_hu = bool(check_hu)
 
     def liver_mask(self, label: np.ndarray) -> np.ndarray:
         """Boolean liver mask of a label array (spatial)."""
+        return _liver_mask(label, self.liver_values)
+
+    def _has_real_tumor(self, label: np.ndarray, case: str) -> bool:
+        """Whether the case holds a real tumor; refuse label maps the options do not fit."""
+        values = _label_values(label)
+        tv = self.tumor_value
         if self.liver_values is None:
-            return label > 0 if label.dtype.kind in "iub" else label > 0.5
-        return np.isin(np.rint(label).astype(np.int64, copy=False), self.liver_values)
+            extra = [int(v) for v in values if v not in (0, 1, tv)]
+            if extra:
+                raise InputError(
+                    f"{case}: the label map holds values {_shown(values)}, not a 0/1 liver mask or "
+                    f"a 0/1/{tv} map; it looks like a multi-label map: pass liver_values (e.g. [5] "
+                    "for TotalSegmentator, [6] for BTCV) and an unused tumor_value"
+                )
+            return tv in values
+        if not np.isin(self.liver_values, values).any():
+            raise InputError(
+                f"{case}: liver label {','.join(map(str, self.liver_values))} does not occur "
+                f"(values present: {_shown(values)}); fix liver_values or the label file"
+            )
+        if tv in values and tv not in self.liver_values:
+            raise InputError(
+                f"{case}: tumor_value {tv} already labels something outside the liver values "
+                f"{list(self.liver_values)} (values present: {_shown(values)}); if it is a real "
+                f"tumor (LiTS, MSD) add it to liver_values (e.g. [1, {tv}]); if it is another "
+                "structure (TotalSegmentator's 2 is the right kidney) pass an unused tumor_value "
+                "(e.g. 200), or map the labels to 0/1/2 with LiverLabelsd first"
+            )
+        return tv in values
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         from tumorsynth import prepare
@@ -170,10 +286,12 @@ class PrepareLiverd(MapTransform):
             return d
         case = _case_name(d, image_key)
         label = _channel0(d[label_key], key=label_key, case=case)
-        if _has_value(label, self.tumor_value):
+        if self._has_real_tumor(label, case):
             d[self.prep_key] = None  # a real tumor: RandTumord will leave it alone
             return d
         ct = _channel0(d[image_key], key=image_key, case=case)
+        if ct.shape != label.shape:
+            raise InputError(f"{case}: image shape {ct.shape} differs from label shape {label.shape}")
         liver = self.liver_mask(label)
         if not liver.any():
             raise InputError(
@@ -183,18 +301,65 @@ class PrepareLiverd(MapTransform):
         if self.check_hu:
             _check_hu(ct, liver, case=case)
         spacing = _spacing_of(d, image_key, case=case)
-        d[self.prep_key] = prepare(np.ascontiguousarray(ct), liver, spacing_mm=spacing)
+        prepared = prepare(np.ascontiguousarray(ct), liver, spacing_mm=spacing)
+        box = tuple(slice(a, b) for a, b in prepared.bbox)
+        d[self.prep_key] = LiverCase(prepared=prepared, liver_values=self.liver_values,
+                                     tumor_value=self.tumor_value,
+                                     liver_box=np.ascontiguousarray(liver[box]))
         return d
+
+
+def _paste_tumors(
+    ct: np.ndarray, label: np.ndarray, case: LiverCase, params: CaseParams
+) -> tuple[np.ndarray, np.ndarray, list[tuple[slice, slice, slice]], np.ndarray]:
+    """Apply ``params`` to copies of ``ct`` and ``label``; work only in the tumors' boxes.
+
+    Returns the new image, the new label (tumor voxels set to ``case.tumor_value``, every other
+    voxel as it was), the changed boxes and the sorted flat indices of the tumor voxels. The
+    image equals :func:`tumorsynth.synthesize` on the same case and record, voxel for voxel.
+    """
+    from tumorsynth.synthesize import apply_tumors
+
+    shape = ct.shape
+    box = case.box
+    # full-size arrays the generator reads in its boxes only; zeros are cheap (lazy pages)
+    liver = np.zeros(shape, dtype=bool)
+    liver[box] = case.liver_box
+    scratch = np.zeros(shape, dtype=np.uint8)
+    scratch[box] = case.liver_box.view(np.uint8)
+    out = np.array(ct, copy=True)
+    boxes = apply_tumors(out, scratch, liver, params)
+    new_label = np.array(label, copy=True)
+    parts = []
+    for b in boxes:  # boxes may overlap: a voxel found once is marked 3 in the scratch label
+        view = scratch[b]
+        m = view == 2
+        if not m.any():
+            continue
+        new_label[b][m] = case.tumor_value
+        view[m] = 3
+        coords = np.nonzero(m)
+        parts.append(np.ravel_multi_index(
+            tuple(c + s.start for c, s in zip(coords, b, strict=True)), shape))
+    if not parts:
+        flat = np.empty(0, dtype=np.int64)
+    elif len(parts) == 1:
+        flat = parts[0]
+    else:
+        flat = np.sort(np.concatenate(parts))
+    return out, new_label, boxes, flat
 
 
 class RandTumord(RandomizableTransform, MapTransform):
     """Synthesize liver tumors on the fly (random dictionary transform).
 
     With probability ``prob`` it draws a tumor type from ``presets`` (weights), samples a
-    parameter record with :func:`tumorsynth.sample_params` and applies it with
-    :func:`tumorsynth.synthesize` to channel 0 of the image and the label (0/1/2). All
-    randomness comes from ``self.R``: one draw decides whether to apply, one picks the type, one
-    gives the 63-bit seed of the core's generator, always in that order, whatever the case.
+    parameter record with :func:`tumorsynth.sample_params` and applies it to channel 0 of the
+    image and the label: the image gets the tumors exactly as :func:`tumorsynth.synthesize`
+    makes them, the label gets ``tumor_value`` at the tumor voxels (all inside the liver values)
+    and keeps every other value. All randomness comes from ``self.R``: one draw decides whether
+    to apply, one picks the type, one gives the 63-bit seed of the core's generator, always in
+    that order, whatever the case.
 
     Written to the dictionary:
 
@@ -206,7 +371,10 @@ class RandTumord(RandomizableTransform, MapTransform):
     A case passes through untouched when its label holds a real tumor, when the preparation
     under ``prep_key`` is ``None``, or when ``enable_key`` names a false entry. The
     preparation is removed from the output (``drop_prep=True``) so that it is neither copied
-    by later crops nor collated.
+    by later crops nor collated. The input dictionary's arrays are never modified.
+
+    The image must be on the grid :class:`PrepareLiverd` saw: a crop, resampling or flip in
+    between is refused (one line naming the fix: crop after ``RandTumord``).
 
     Args:
         keys: ``(image_key, label_key)``.
@@ -214,10 +382,13 @@ class RandTumord(RandomizableTransform, MapTransform):
         presets: tumor types and their weights: a mapping ``{"tiny": 0.2, ...}``, a list of
             names (equal weights) or one name. Default: the paper's five types, 0.2 each.
         prep_key: where :class:`PrepareLiverd` put the preparation. When the entry is missing
-            the preparation is computed on the spot (slower, but correct).
+            the preparation is computed on the spot (slower, but correct; any grid).
         params_key: where to write the parameter record (JSON).
         enable_key: optional boolean entry; a false value disables synthesis for that case.
-        tumor_value: label value of a (real or synthetic) tumor.
+        liver_values: label values of the liver, used only without ``PrepareLiverd`` (which
+            records its own); ``None``: every non-zero value.
+        tumor_value: label value written at the tumor voxels; default: the one given to
+            ``PrepareLiverd`` (2 without it).
         max_tries: seeds tried when the liver has no room before giving up on the sample.
         drop_prep: remove ``prep_key`` from the output.
         indices_key: per-class crop centres (``ClassesToIndicesd``) to update: after synthesis
@@ -244,7 +415,8 @@ class RandTumord(RandomizableTransform, MapTransform):
         prep_key: str = "tumor_prep",
         params_key: str = "tumor_params",
         enable_key: str | None = None,
-        tumor_value: int = 2,
+        liver_values: Sequence[int] | int | None = None,
+        tumor_value: int | None = None,
         max_tries: int = 3,
         drop_prep: bool = True,
         indices_key: str | None = None,
@@ -267,7 +439,8 @@ class RandTumord(RandomizableTransform, MapTransform):
         self.params_key = params_key
         self.status_key = params_key + STATUS_KEY_SUFFIX
         self.enable_key = enable_key
-        self.tumor_value = int(tumor_value)
+        self.liver_values = _as_values(liver_values, "RandTumord")
+        self.tumor_value = None if tumor_value is None else _check_tumor_value(tumor_value, "RandTumord")
         self.max_tries = int(max_tries)
         self.drop_prep = bool(drop_prep)
         self.indices_key = indices_key
@@ -278,16 +451,16 @@ class RandTumord(RandomizableTransform, MapTransform):
         self._preset = self._names[0]
         self._seed = 0
 
-    def _update_indices(self, indices: Sequence[Any], tumor: np.ndarray) -> list[Any]:
+    def _update_indices(self, indices: Sequence[Any], flat: np.ndarray, tumor_value: int) -> list[Any]:
         """Crop centres with the tumor class replaced by the synthesized tumor voxels."""
         out = list(indices)
-        if len(out) <= self.tumor_value:
+        if len(out) <= tumor_value:
             return out
-        idx = np.flatnonzero(tumor)
+        idx = flat
         if self.max_indices and idx.size > self.max_indices:
             idx = idx[np.round(np.linspace(0, idx.size - 1, self.max_indices)).astype(np.int64)]
-        like = out[self.tumor_value]
-        out[self.tumor_value] = torch.as_tensor(idx) if isinstance(like, torch.Tensor) else idx
+        like = out[tumor_value]
+        out[tumor_value] = torch.as_tensor(idx) if isinstance(like, torch.Tensor) else idx
         return out
 
     # The random part: every call consumes the same three draws from self.R.
@@ -296,8 +469,28 @@ class RandTumord(RandomizableTransform, MapTransform):
         self._preset = self._names[int(self.R.choice(len(self._names), p=self._p))]
         self._seed = int(self.R.randint(0, _INT63, dtype=np.int64))
 
+    def _case_on_the_spot(self, d: dict[Hashable, Any], ct: np.ndarray, label: np.ndarray,
+                          case: str) -> LiverCase | None:
+        """Without PrepareLiverd: the same checks and preparation, on this sample's grid."""
+        helper = PrepareLiverd(self.keys, liver_values=self.liver_values,
+                               tumor_value=2 if self.tumor_value is None else self.tumor_value)
+        if helper._has_real_tumor(label, case):
+            return None
+        liver = helper.liver_mask(label)
+        if not liver.any():
+            raise InputError(f"{case}: the liver mask is empty; RandTumord needs a liver "
+                             f"(label {list(self.liver_values) if self.liver_values else 'non-zero'})")
+        from tumorsynth import prepare
+
+        _check_hu(ct, liver, case=case)
+        prepared = prepare(np.ascontiguousarray(ct), liver,
+                           spacing_mm=_spacing_of(d, self.keys[0], case=case))
+        box = tuple(slice(a, b) for a, b in prepared.bbox)
+        return LiverCase(prepared, helper.liver_values, helper.tumor_value,
+                         np.ascontiguousarray(liver[box]))
+
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        from tumorsynth import prepare, sample_params, synthesize
+        from tumorsynth import sample_params
 
         d = dict(data)
         self.randomize()
@@ -315,30 +508,40 @@ class RandTumord(RandomizableTransform, MapTransform):
             d[self.status_key] = DISABLED
             return d
         case = _case_name(d, image_key)
-        label = _channel0(d[label_key], key=label_key, case=case)
-        # PrepareLiverd has already looked for real tumors when it left a preparation
-        if prep is None and _has_value(label, self.tumor_value):
-            d[self.status_key] = REAL_TUMOR
+        if has_prep_entry and prep is None:  # PrepareLiverd skipped it: real tumor or disabled
+            label0 = _channel0(d[label_key], key=label_key, case=case)
+            tv = 2 if self.tumor_value is None else self.tumor_value
+            d[self.status_key] = REAL_TUMOR if _has_value(label0, tv) else DISABLED
             return d
-        if has_prep_entry and prep is None:  # PrepareLiverd decided to skip this case
-            d[self.status_key] = DISABLED
-            return d
+        if prep is not None and not isinstance(prep, LiverCase):
+            raise InputError(f"{case}: '{self.prep_key}' holds a {type(prep).__name__}, not the "
+                             "LiverCase PrepareLiverd stores; prepare cases with PrepareLiverd")
         if not self._do_transform:
             d[self.status_key] = NOT_DRAWN
             return d
         ct = _channel0(d[image_key], key=image_key, case=case)
-        liver = label > 0 if label.dtype.kind in "iub" else label > 0.5
-        if not liver.any():
-            raise InputError(f"{case}: the liver mask is empty; RandTumord needs a liver (label 1)")
+        label = _channel0(d[label_key], key=label_key, case=case)
         if prep is None:  # no PrepareLiverd in the pipeline: prepare on the spot
-            _check_hu(ct, liver, case=case)
-            prep = prepare(np.ascontiguousarray(ct), liver, spacing_mm=_spacing_of(d, image_key, case=case))
+            prep = self._case_on_the_spot(d, ct, label, case)
+            if prep is None:
+                d[self.status_key] = REAL_TUMOR
+                return d
+        elif tuple(ct.shape) != prep.shape or tuple(label.shape) != prep.shape:
+            raise InputError(
+                f"{case}: RandTumord got an image of shape {tuple(ct.shape)}, but PrepareLiverd "
+                f"prepared this case at {prep.shape}: a crop or resampling ran between them; put "
+                "RandTumord right after PrepareLiverd and crop after it (or drop PrepareLiverd "
+                "to prepare each crop on the spot, slowly)"
+            )
+        if self.tumor_value is not None and self.tumor_value != prep.tumor_value:
+            raise OptionError(f"RandTumord tumor_value {self.tumor_value} differs from "
+                              f"PrepareLiverd's {prep.tumor_value}; give the same value to both")
         seeds = np.random.default_rng(self._seed)
         params = None
         last_error: NoRoomError | None = None
         for _ in range(self.max_tries):
             try:
-                params = sample_params(prep, self._preset, rng=seeds, **self.overrides)
+                params = sample_params(prep.prepared, self._preset, rng=seeds, **self.overrides)
                 break
             except NoRoomError as exc:
                 last_error = exc
@@ -349,19 +552,73 @@ class RandTumord(RandomizableTransform, MapTransform):
                      self.n_no_room)
             d[self.status_key] = NO_ROOM
             return d
-        ct_out, lab_out = synthesize(ct, liver, params)
-        tumor = np.asarray(lab_out) == self.tumor_value
-        new_label = label.copy()
-        new_label[tumor] = self.tumor_value
-        d[image_key] = _like(d[image_key], np.asarray(ct_out))
-        d[label_key] = _like(d[label_key], new_label)
+        ct_out, lab_out, _, flat = _paste_tumors(ct, label, prep, params)
+        d[image_key] = _like(d[image_key], ct_out)
+        d[label_key] = _like(d[label_key], lab_out)
         if self.indices_key is not None and self.indices_key in d:
-            d[self.indices_key] = self._update_indices(d[self.indices_key], tumor)
-        record = params.to_json() if hasattr(params, "to_json") else params
-        d[self.params_key] = record if isinstance(record, str) else json.dumps(record)
+            d[self.indices_key] = self._update_indices(d[self.indices_key], flat, prep.tumor_value)
+        d[self.params_key] = params.to_json()
         d[self.status_key] = SYNTHESIZED
         self.n_synthesized += 1
         return d
+
+
+# --------------------------------------------------------------------------------------------
+# pipeline check
+
+_SPATIAL_MODULES = ("monai.transforms.spatial", "monai.transforms.croppad")
+
+
+def check_pipeline(pipeline: Any) -> Any:
+    """Refuse a pipeline whose tumor transforms are misplaced; return it unchanged.
+
+    ``pipeline`` is a ``Compose`` (or a list of transforms). Refused, with one line naming
+    the fix: ``RandTumord`` before ``PrepareLiverd``; a spatial transform (crop, pad,
+    resampling, flip, rotation) between them (the preparation belongs to the grid it saw);
+    an intensity transform (windowing, scaling) before ``RandTumord`` (the generator works in
+    HU); a nested ``Compose`` holding the tumor transforms (a cache would keep nothing).
+
+    Example:
+        >>> from monai.transforms import Compose, ScaleIntensityRanged
+        >>> ok = check_pipeline(Compose([PrepareLiverd(), RandTumord(),
+        ...                              ScaleIntensityRanged("image", -21, 189, 0.0, 1.0)]))
+        >>> check_pipeline([RandTumord(), PrepareLiverd()])
+        Traceback (most recent call last):
+        ...
+        tumorsynth.errors.OptionError: pipeline: RandTumord (step 0) comes before PrepareLiverd (step 1); put PrepareLiverd first
+    """
+    from monai.transforms import Compose
+
+    steps = list(pipeline.transforms if isinstance(pipeline, Compose) else pipeline)
+    for i, t in enumerate(steps):
+        if isinstance(t, Compose) and any(isinstance(u, (PrepareLiverd, RandTumord))
+                                          for u in t.flatten().transforms):
+            raise OptionError(f"pipeline: step {i} is a nested Compose holding the tumor "
+                              "transforms; use one flat Compose (CacheDataset caches nothing "
+                              "of a nested one)")
+    prep_at = [i for i, t in enumerate(steps) if isinstance(t, PrepareLiverd)]
+    rand_at = [i for i, t in enumerate(steps) if isinstance(t, RandTumord)]
+    for r in rand_at:
+        before = [p for p in prep_at if p < r]
+        if prep_at and not before:
+            raise OptionError(f"pipeline: RandTumord (step {r}) comes before PrepareLiverd "
+                              f"(step {prep_at[0]}); put PrepareLiverd first")
+        start = before[-1] if before else -1
+        for i in range(start + 1, r):
+            mod = type(steps[i]).__module__
+            name = type(steps[i]).__name__
+            if before and mod.startswith(_SPATIAL_MODULES):
+                raise OptionError(
+                    f"pipeline: {name} (step {i}) changes the grid between PrepareLiverd and "
+                    f"RandTumord (step {r}); move it after RandTumord (random crops belong "
+                    "after the tumors)")
+        for i in range(r):
+            mod = type(steps[i]).__module__
+            if mod.startswith("monai.transforms.intensity"):
+                raise OptionError(
+                    f"pipeline: {type(steps[i]).__name__} (step {i}) changes intensities before "
+                    f"RandTumord (step {r}), which works in HU; move it after RandTumord")
+    return pipeline
 
 
 class LiverLabelsd(MapTransform):

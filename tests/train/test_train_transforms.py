@@ -12,7 +12,7 @@ from monai.transforms import Compose, ScaleIntensityRanged
 
 import tumorsynth as ts
 from tumorsynth.errors import InputError, NoRoomError, OptionError
-from tumorsynth.monai import LiverLabelsd, PrepareLiverd, RandTumord
+from tumorsynth.monai import LiverCase, LiverLabelsd, PrepareLiverd, RandTumord
 
 
 def _case(seed: int = 0, *, tumor: bool = False, shape=(64, 64, 48), spacing=(2.0, 2.0, 2.5)) -> dict:
@@ -134,7 +134,7 @@ def test_prepare_is_cached_in_one_flat_compose(monkeypatch: pytest.MonkeyPatch) 
     ])
     ds = CacheDataset(data, transform=pipeline, cache_rate=1.0, num_workers=1, progress=False)
     assert len(n_prepare) == 2
-    assert isinstance(ds._cache[0]["tumor_prep"], ts.Prepared)
+    assert isinstance(ds._cache[0]["tumor_prep"], LiverCase)
     outs = [ds[i] for i in range(2)] + [ds[i] for i in range(2)]
     assert len(n_prepare) == 2  # the random part ran 4 times, prepare never again
     assert all(o["tumor_params_status"] == "synthesized" for o in outs)
@@ -188,7 +188,7 @@ def test_training_pipeline_never_modifies_the_cache(datasets: dict, tiny_config,
     assert torch.equal(cached["image"], image) and torch.equal(cached["label"], label)
     assert all(torch.equal(torch.as_tensor(a), b) for a, b in zip(cached["label_cls_indices"], indices, strict=True))
     assert len(cached["image"].applied_operations) == n_ops
-    assert isinstance(cached["tumor_prep"], ts.Prepared)
+    assert isinstance(cached["tumor_prep"], LiverCase)
 
 
 def test_multichannel_image_keeps_its_other_channels(prepared_case: dict) -> None:

@@ -246,6 +246,10 @@ def build_train_transforms(cfg: Any, *, synth: bool) -> Any:
             mt.RandRotate90d(keys=["image", "label"], prob=0.1, max_k=3),
             mt.RandShiftIntensityd(keys="image", offsets=0.1, prob=0.2),
         ]
+    if synth:
+        from tumorsynth.monai import check_pipeline
+
+        check_pipeline(t)
     return mt.Compose(t)
 
 
