@@ -251,6 +251,36 @@ def synthesize_file(
                        compression_level=compression_level, seconds=seconds)
 
 
+_DAMAGED = "the record is damaged or was edited; replay the params.json the case was made with"
+
+
+def _check_record(params: CaseParams, shape: tuple[int, ...], spacing_mm: Sequence[float], source: str) -> None:
+    """Refuse a record whose numbers cannot come from the sampler for this CT (NaN, out of range)."""
+    import dataclasses
+    import math
+
+    for name in ("parenchyma_hu", "noise_hu"):
+        v = float(getattr(params, name))
+        if not math.isfinite(v) or not -1024.0 <= v <= 3071.0 or (name == "noise_hu" and v < 0):
+            raise InputError(f"{source}: {name} {v} is not a plausible HU value; {_DAMAGED}")
+    extent = max(n * s for n, s in zip(shape, spacing_mm, strict=True))
+    for i, t in enumerate(params.tumors):
+        for f in dataclasses.fields(t):
+            value = getattr(t, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise InputError(f"{source}: tumor {i}: {f.name} {value} is not finite; {_DAMAGED}")
+        if not all(0.0 <= c <= n - 1 for c, n in zip(t.centre_vox, shape, strict=True)):
+            raise InputError(f"{source}: tumor {i}: centre_vox {t.centre_vox} lies outside the CT of shape "
+                             f"{tuple(shape)}; {_DAMAGED}")
+        if max(t.semi_axes_mm) > extent:
+            raise InputError(f"{source}: tumor {i}: semi_axes_mm {t.semi_axes_mm} exceed the CT's extent of "
+                             f"{extent:.0f} mm; {_DAMAGED}")
+        if not -1024.0 <= float(t.tumor_mean_hu) <= 3071.0:
+            raise InputError(f"{source}: tumor {i}: tumor_mean_hu {t.tumor_mean_hu} is not a plausible HU value; "
+                             f"{_DAMAGED}")
+
+
 def replay_file(
     params_path: str | os.PathLike[str],
     ct_path: str | os.PathLike[str],
@@ -291,6 +321,7 @@ def replay_file(
                 f"{tuple(params.shape)} at {tuple(round(s, 4) for s in params.spacing_mm)} mm the record was made for; "
                 "replay on the CT it was sampled from"
             )
+        _check_record(params, ct.shape, ct.spacing_mm, str(p))
         report = {"command": "replay", "params": str(p), "ct": str(ct_path), "liver_mask": str(liver_path),
                   "tumor_label": tumor_label, "preset": params.preset, "seed": params.seed}
     except BaseException:
