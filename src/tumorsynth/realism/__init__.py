@@ -15,8 +15,19 @@ width and offset. See docs/realism.md for the definitions. Needs scikit-image
 
 from __future__ import annotations
 
-from tumorsynth.realism.appearance import APPEARANCE_KEYS, appearance_features, robust_sd, signed_distance
-from tumorsynth.realism.compare import APPEARANCE_GAP, COMPARED, SHAPE_GAP, compare_features, describe_features
+from tumorsynth.realism.appearance import (
+    APPEARANCE_KEYS,
+    appearance_features,
+    robust_sd,
+    signed_distance,
+)
+from tumorsynth.realism.compare import (
+    APPEARANCE_GAP,
+    COMPARED,
+    SHAPE_GAP,
+    compare_features,
+    describe_features,
+)
 from tumorsynth.realism.features import (
     DEFAULT_MIN_VOLUME_MM3,
     FEATURE_KEYS,

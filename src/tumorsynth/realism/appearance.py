@@ -54,7 +54,7 @@ PROFILE_MM = 8.0
 PROFILE_BIN_MM = 0.5
 MIN_RIM = 20
 MIN_TEXTURE = 30
-SMOOTH_BAND_MM = 9.0
+SMOOTH_BAND_MM = 8.5
 # the erf's 10-90 % width in units of its sigma: 2 * Phi^-1(0.9)
 WIDTH_PER_SIGMA = 2.0 * math.sqrt(2.0) * float(special.erfinv(0.8))
 # margin (mm) the crop needs around the lesion: the rim, then the border test and the filter
@@ -82,34 +82,40 @@ def _to_iso(ct: np.ndarray, codes: np.ndarray, spacing: Sequence[float],
 def signed_distance(lesion: np.ndarray, iso_mm: float) -> np.ndarray:
     """Signed distance (mm, negative inside) to the surface of a binary mask on an isotropic grid.
 
-    First the Euclidean distance transform with the half-voxel convention (a voxel next to the
-    surface is at ``+-iso_mm / 2``). Distances to a set of voxel centres are biased short (the
-    nearest of many centres lies closer than the smooth surface), which would squeeze the edge
-    profile by about 10 %; so within :data:`SMOOTH_BAND_MM` of the surface the distance is taken
-    to the marching-cubes surface (level 0.5) of the mask smoothed by a Gaussian of one voxel, a
-    smooth surface through the middle of the label's boundary voxels: the distance along the
-    surface normal at the nearest surface vertex.
+    The surface is the marching-cubes surface (level 0.5) of the mask smoothed by a Gaussian of
+    one voxel: a smooth surface through the middle of the label's boundary voxels. Within
+    :data:`SMOOTH_BAND_MM` of it the distance is taken along the surface normal at the nearest
+    surface vertex (exact for a locally flat surface); beyond, it is the Euclidean distance to
+    the nearest voxel holding a surface vertex. (Distances to voxel centres, the usual
+    half-voxel convention, are biased short, since the nearest of many centres lies closer than
+    the smooth surface; that would squeeze a measured edge by about 10 %.) A mask with no
+    surface falls back to that half-voxel convention.
     """
     from skimage.measure import marching_cubes
-    from scipy.spatial import cKDTree
 
-    h = 0.5 * iso_mm
-    d = np.where(lesion,
-                 -(ndimage.distance_transform_edt(lesion, sampling=iso_mm) - h),
-                 ndimage.distance_transform_edt(~lesion, sampling=iso_mm) - h)
     phi = ndimage.gaussian_filter(lesion.astype(np.float32), 1.0, mode="constant")
-    band = np.abs(d) <= SMOOTH_BAND_MM
     try:
         verts, _, normals, _ = marching_cubes(phi, level=0.5)
-    except (ValueError, RuntimeError):  # no surface at this level: keep the transform's distances
-        return d
+    except (ValueError, RuntimeError):
+        verts = np.zeros((0, 3))
+    if len(verts) == 0:
+        h = 0.5 * iso_mm
+        return np.where(lesion, -(ndimage.distance_transform_edt(lesion, sampling=iso_mm) - h),
+                        ndimage.distance_transform_edt(~lesion, sampling=iso_mm) - h)
+    # the nearest surface vertex of every voxel, through the voxels the vertices fall in (the
+    # feature transform is much faster than a tree search; the lateral error it leaves does not
+    # matter once the distance is taken along the normal)
+    vox = np.clip(np.rint(verts).astype(np.intp), 0, np.array(lesion.shape) - 1)
+    owner = np.full(lesion.shape, -1, dtype=np.int64)
+    owner[vox[:, 0], vox[:, 1], vox[:, 2]] = np.arange(len(verts))
+    dist, ind = ndimage.distance_transform_edt(owner < 0, return_indices=True)
+    inside = phi >= 0.5
+    d = np.where(inside, -dist, dist) * iso_mm
+    band = dist * iso_mm <= SMOOTH_BAND_MM + 1.0
+    nearest = owner[tuple(i[band] for i in ind)]
     pts = np.argwhere(band).astype(np.float64)
-    _, nearest = cKDTree(verts).query(pts, eps=0.05)
-    # distance along the surface normal at the nearest vertex: no overestimate from the spacing
-    # of the vertices; oriented so that it is positive outside the smoothed mask
     along = np.einsum("ij,ij->i", pts - verts[nearest], normals[nearest])
-    inside = phi[band] >= 0.5
-    if np.median(np.where(inside, -along, along)) < 0:
+    if np.median(np.where(inside[band], -along, along)) < 0:  # orient: positive outside
         along = -along
     d[band] = along * iso_mm
     return d

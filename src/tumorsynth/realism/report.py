@@ -188,7 +188,7 @@ def _versions() -> dict[str, str]:
     from tumorsynth import __version__
 
     return {"tumorsynth": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
-            "scikit-image": skimage.__version__, "python": platform.python_version()}
+            "scikit-image": str(getattr(skimage, "__version__", "unknown")), "python": platform.python_version()}
 
 
 def _jsonable(x: Any) -> Any:
