@@ -67,7 +67,7 @@ def compare_features(
         >>> a = [{"sphericity": 0.8 + 0.01 * i} for i in range(20)]
         >>> b = [{"sphericity": 0.9 + 0.01 * i} for i in range(20)]
         >>> round(compare_features(a, b)["features"]["sphericity"]["w_over_iqr"], 2)
-        0.53
+        1.05
     """
     from scipy import stats
 
