@@ -22,6 +22,7 @@ __all__ = ["MODEL_NAMES", "REGIMES", "TrainConfig", "load_config", "parse_set"]
 
 #: Data regimes of the paper's Table 5.
 REGIMES = ("real", "synthetic", "real+synthetic")
+CACHE_MODES = ("memory", "disk", "none")
 #: Model names (MONAI networks).
 MODEL_NAMES = ("unet", "swin_unetr_tiny", "swin_unetr_small", "swin_unetr_base")
 
@@ -46,6 +47,11 @@ class TrainConfig:
         num_workers (per process), cache_rate, cache_workers; cache_shard: with several
         processes, each caches only its own fixed share of the training cases (memory / number
         of processes) instead of all of them, at the price of no reshuffling across processes.
+        cache: ``"memory"`` (MONAI ``CacheDataset``: the deterministic part of every case in
+        each process's memory), ``"disk"`` (``PersistentDataset``: computed once, kept as files
+        in ``cache_dir``, default ``OUT/cache``; share one folder between runs and processes),
+        or ``"none"`` (recomputed every time). persistent_workers: keep DataLoader workers
+        alive between epochs (with ``num_workers`` > 0).
     Model
         model: ``unet`` or ``swin_unetr_tiny|small|base``; ``unet_*`` shape the U-Net.
     Preprocessing
@@ -54,6 +60,10 @@ class TrainConfig:
     Synthesis
         synth_prob, presets (type -> weight), synth_overrides (generator knobs);
         log_params: write every sampled parameter record to ``params_rank<r>.jsonl``.
+    Precision
+        amp: ``"auto"`` (bf16 on GPUs that support it, fp16 with a gradient scaler on older
+        ones, float32 on CPUs), ``"bf16"``, ``"fp16"`` or ``"off"``; the same setting is used
+        by validation and recorded in the checkpoint for inference.
     Inference
         sw_overlap (0.75, Gaussian) for predictions; val_overlap (0.5) for the cheaper
         validation during training; tumor_margin_mm for the post-processing.
@@ -99,7 +109,7 @@ class TrainConfig:
     warmup_epochs: int = 20
     lr: float = 4e-4
     weight_decay: float = 1e-5
-    amp: bool = True
+    amp: str = "auto"
     grad_clip: float | None = None
     # loop and data loading
     val_every: int = 10
@@ -108,6 +118,9 @@ class TrainConfig:
     cache_rate: float = 1.0
     cache_workers: int = 4
     cache_shard: bool = False
+    cache: str = "memory"
+    cache_dir: str | None = None
+    persistent_workers: bool = True
     seed: int = 0
     device: str = "auto"
     resume: bool = True
@@ -176,6 +189,11 @@ class TrainConfig:
         for name in ("sw_overlap", "val_overlap"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise OptionError(f"{name}: {getattr(self, name)}, expected 0 <= overlap < 1")
+        from tumorsynth.train.precision import normalize_amp
+
+        self.amp = normalize_amp(self.amp)
+        if self.cache not in CACHE_MODES:
+            raise OptionError(_unknown("cache", self.cache, CACHE_MODES))
         if not 0.0 <= self.cache_rate <= 1.0:
             raise OptionError(f"cache_rate: {self.cache_rate}, expected 0..1")
         if self.lr <= 0 or self.weight_decay < 0:

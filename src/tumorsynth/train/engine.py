@@ -34,6 +34,7 @@ from tumorsynth.train.cases import check_synthesis_options, resolve_data
 from tumorsynth.train.config import TrainConfig
 from tumorsynth.train.curves import _Table, plot_curves
 from tumorsynth.train.distributed import DistInfo
+from tumorsynth.train.precision import grad_scaler, resolve_precision
 from tumorsynth.train.runtime import _torch, unwrap_user_error, versions
 from tumorsynth.train.validation import _autocast, dice, validate  # noqa: F401  (dice: re-exported)
 
@@ -66,6 +67,51 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class EpochSampler:
+    """Indices of one epoch: a permutation seeded by ``(seed, epoch, rank)``, cycled to ``num_samples``.
+
+    Like ``DistributedSampler`` it has ``set_epoch``, so one DataLoader (with persistent
+    workers) serves every epoch and each epoch's order depends only on the seed, the epoch and
+    the rank (a resumed run draws the same order as an uninterrupted one).
+    """
+
+    def __init__(self, n: int, num_samples: int, *, seed: int, rank: int = 0) -> None:
+        self.n, self.num_samples, self.seed, self.rank, self.epoch = int(n), int(num_samples), int(seed), int(rank), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Any:
+        import numpy as np
+
+        if self.n == 0:
+            return iter([])
+        perm = np.random.default_rng((self.seed, self.epoch, self.rank)).permutation(self.n)
+        reps = -(-self.num_samples // self.n)
+        return iter(np.tile(perm, reps)[: self.num_samples].tolist())
+
+
+def _dataset(items: list[dict[str, Any]], transform: Any, cfg: TrainConfig, *, copy_cache: bool,
+             progress: bool, kind: str) -> Any:
+    """The dataset of ``cfg.cache``: in memory (CacheDataset), on disk (PersistentDataset), none."""
+    from monai.data import CacheDataset, Dataset, PersistentDataset
+
+    if cfg.cache == "disk":
+        cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out) / "cache"
+        (cache_dir / kind).mkdir(parents=True, exist_ok=True)
+        # our own files: they hold the generator's preparation, which weights_only refuses
+        return PersistentDataset(items, transform=transform, cache_dir=cache_dir / kind,
+                                 track_meta=True, weights_only=False)
+    if cfg.cache == "none":
+        return Dataset(items, transform=transform)
+    return CacheDataset(items, transform=transform, cache_rate=cfg.cache_rate,
+                        num_workers=max(1, cfg.cache_workers), copy_cache=copy_cache,
+                        progress=progress)
+
+
 def train(cfg: TrainConfig, *, preflight: bool = True) -> dict[str, Any]:
     """Train one model as configured; resume from ``cfg.out/checkpoints/last.pt`` if present.
 
@@ -89,7 +135,7 @@ def train(cfg: TrainConfig, *, preflight: bool = True) -> dict[str, Any]:
 
 def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, Any]:
     torch = _torch()
-    from monai.data import CacheDataset, DataLoader
+    from monai.data import DataLoader
     from monai.losses import DiceCELoss
     from tqdm.auto import tqdm
 
@@ -135,13 +181,11 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         # tumor transform and the crops make new arrays; tests guard this), which saves a
         # copy of the whole volume per sample
         shard = world > 1 and cfg.cache_shard
-        train_ds = CacheDataset(train_items[rank::world] if shard else train_items,
-                                transform=train_tf, cache_rate=cfg.cache_rate,
-                                num_workers=max(1, cfg.cache_workers), copy_cache=False,
-                                progress=bool(cfg.progress and dist.is_main))
+        train_ds = _dataset(train_items[rank::world] if shard else train_items, train_tf, cfg,
+                            copy_cache=False, progress=bool(cfg.progress and dist.is_main),
+                            kind="train")
         my_val = val_items[rank::world]
-        val_ds = CacheDataset(my_val, transform=val_tf, cache_rate=cfg.cache_rate,
-                              num_workers=max(1, cfg.cache_workers), progress=False)
+        val_ds = _dataset(my_val, val_tf, cfg, copy_cache=True, progress=False, kind="val")
     except Exception as exc:
         user = unwrap_user_error(exc)
         if user is not None:
@@ -151,8 +195,8 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
     if world > 1 and not shard:
         sampler: Any = torch.utils.data.DistributedSampler(
             train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=False)
-    else:
-        sampler = None
+    else:  # own shard (or everything), reshuffled every epoch, padded to per_rank
+        sampler = EpochSampler(len(train_ds), per_rank, seed=cfg.seed, rank=rank)
     steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
     total_steps = cfg.max_epochs * steps_per_epoch
     if cfg.max_steps is not None:
@@ -164,6 +208,8 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
     if init_ckpt is not None:
         net.load_state_dict(init_ckpt["model"])
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    precision = resolve_precision(cfg.amp, device)
+    scaler = grad_scaler(precision, device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total_steps, warmup))
     step, epoch, best = 0, 0, -1.0
     if resume_ckpt is not None:
@@ -171,6 +217,8 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         opt.load_state_dict(resume_ckpt["optimizer"])
         sched.load_state_dict(resume_ckpt["scheduler"])
         step, epoch, best = int(resume_ckpt["step"]), int(resume_ckpt["epoch"]), float(resume_ckpt["best"])
+        if resume_ckpt.get("scaler"):
+            scaler.load_state_dict(resume_ckpt["scaler"])
         if dist.is_main:
             log.info("resuming %s at step %d (epoch %d)", out, step, epoch)
     model = net
@@ -195,14 +243,17 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
             "seed": cfg.seed,
             "torch_manual_seed": cfg.seed,
             "sampler": "DistributedSampler(seed=seed), set_epoch(epoch)" if world > 1 and not shard
-            else "RandomSampler(torch.Generator seeded with (seed*100003 + epoch)*1009 + rank)"
+            else "EpochSampler: permutation from numpy default_rng((seed, epoch, rank))"
             + (", over this process's shard cases[rank::world]" if shard else ""),
-            "transforms": "monai.data.DataLoader seeds every random transform per epoch from a "
-                          "torch.Generator seeded with (seed*100003 + epoch)*1009 + rank",
+            "transforms": "monai.data.DataLoader seeds every random transform from a "
+                          "torch.Generator seeded with (seed*100003 + epoch)*1009 + rank, "
+                          + ("once per start (persistent workers; epoch = the start epoch)"
+                             if cfg.persistent_workers and cfg.num_workers > 0 else "every epoch"),
         },
         "versions": versions(),
         "world_size": world,
         "device": str(device),
+        "precision": precision,
         "host": socket.gethostname(),
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps,
@@ -218,11 +269,12 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         return {
             "model_spec": spec, "model": net.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(), "step": step, "epoch": epoch, "best": best,
+            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
             "config": cfg.to_dict(),
             "preprocessing": {"spacing_mm": list(cfg.spacing_mm), "hu_window": list(cfg.hu_window),
                               "patch_size": list(cfg.patch_size), "sw_overlap": cfg.sw_overlap,
                               "sw_batch_size": cfg.sw_batch_size,
-                              "tumor_margin_mm": cfg.tumor_margin_mm},
+                              "tumor_margin_mm": cfg.tumor_margin_mm, "amp": cfg.amp},
         }
 
     # ---- loop --------------------------------------------------------------------------------
@@ -238,16 +290,18 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
         params_log = (out / f"params_rank{rank}.jsonl").open("a", encoding="utf-8")
     model.train()
     last_loss = float("nan")
+    persistent = bool(cfg.persistent_workers and cfg.num_workers > 0)
+    loader = None
     while step < total_steps:
-        gen = torch.Generator()
-        gen.manual_seed((cfg.seed * 100003 + epoch) * 1009 + rank)
-        if isinstance(sampler, torch.utils.data.DistributedSampler):
-            sampler.set_epoch(epoch)
-        if shard:  # own shard, reshuffled every epoch, padded so every process has as many steps
-            sampler = torch.utils.data.RandomSampler(train_ds, num_samples=per_rank, generator=gen)
-        loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
-                            sampler=sampler, num_workers=cfg.num_workers, generator=gen,
-                            pin_memory=device.type == "cuda", drop_last=False)
+        sampler.set_epoch(epoch)
+        if loader is None or not persistent:
+            # worker seeds: per epoch, or once per (re)start with persistent workers
+            gen = torch.Generator()
+            gen.manual_seed((cfg.seed * 100003 + epoch) * 1009 + rank)
+            loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler,
+                                num_workers=cfg.num_workers, generator=gen,
+                                persistent_workers=persistent,
+                                pin_memory=device.type == "cuda", drop_last=False)
         t0 = time.perf_counter()
         for batch in loader:
             t_data = time.perf_counter() - t0
@@ -273,10 +327,12 @@ def _train(cfg: TrainConfig, dist: DistInfo, *, preflight: bool) -> dict[str, An
                     f"the loss became {float(loss)} at step {step + 1}; lower lr (now {cfg.lr:g}), "
                     "set grad_clip (e.g. --set grad_clip=1.0) or amp=false, then rerun (it resumes)"
                 )
-            loss.backward()
+            scaler.scale(loss).backward()  # a no-op scaler unless fp16
             if cfg.grad_clip:
+                scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(net.parameters(), float(cfg.grad_clip))
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             step += 1
             last_loss = float(loss.detach())

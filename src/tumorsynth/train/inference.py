@@ -131,21 +131,27 @@ class _Pre:
         self.sw_overlap = float(pre.get("sw_overlap", 0.75))
         self.sw_batch_size = int(pre.get("sw_batch_size", 4))
         self.tumor_margin_mm = float(pre.get("tumor_margin_mm", 5.0))
+        self.amp = str(pre.get("amp", "auto"))  # the training run's mixed-precision setting
 
 
 def predict_array(
     model: Any, image: Any, pre: Any, *, device: Any, overlap: float | None = None,
-    sw_batch_size: int | None = None, mode: str = "gaussian",
+    sw_batch_size: int | None = None, mode: str = "gaussian", amp: str | None = None,
 ) -> Any:
-    """Label map (``1, i, j, k`` tensor on the resampled grid) of a preprocessed image tensor."""
+    """Label map (``1, i, j, k`` tensor on the resampled grid) of a preprocessed image tensor.
+
+    Mixed precision follows ``amp`` (default: the training run's setting, ``pre.amp``),
+    resolved on ``device`` by :func:`tumorsynth.train.precision.resolve_precision`.
+    """
     import torch
     from monai.inferers import sliding_window_inference
 
+    from tumorsynth.train.precision import autocast, resolve_precision
+
+    precision = resolve_precision(getattr(pre, "amp", "auto") if amp is None else amp, device)
     with torch.no_grad():
         x = image[None].to(device) if image.ndim == 4 else image.to(device)
-        use_amp = device.type == "cuda"
-        ctx = torch.autocast(device_type="cuda", dtype=torch.float16) if use_amp else _null()
-        with ctx:
+        with autocast(precision, device):
             logits = sliding_window_inference(
                 x, roi_size=tuple(pre.patch_size),
                 sw_batch_size=int(sw_batch_size or pre.sw_batch_size), predictor=model,
@@ -153,14 +159,6 @@ def predict_array(
             )
         assert isinstance(logits, torch.Tensor)
         return torch.argmax(logits, dim=1).to(torch.uint8).cpu()
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: Any) -> None:
-        return None
 
 
 _MASK_NAME = re.compile(r"(^segmentation-\d+|_(liver|seg|mask|label|labels))\.nii(\.gz)?$", re.IGNORECASE)
@@ -197,6 +195,7 @@ def predict(
     postprocessing: bool = True,
     overwrite: bool = True,
     progress: bool = False,
+    amp: str | None = None,
 ) -> list[Path]:
     """Segment CTs with a trained checkpoint; write label maps on each input's own grid.
 
@@ -210,6 +209,8 @@ def predict(
             0.75 and Gaussian).
         postprocessing: keep the largest liver component and tumors near it.
         overwrite: replace existing outputs (else they are skipped, which resumes a folder).
+        amp: mixed precision (``auto``, ``bf16``, ``fp16``, ``off``); default: the setting the
+            checkpoint was trained with.
 
     Returns the written (or kept) output paths.
     """
@@ -255,7 +256,7 @@ def predict(
             raise
         img = d["image"]
         pred = predict_array(model, img, pre, device=dev, overlap=overlap,
-                             sw_batch_size=sw_batch_size, mode=mode)
+                             sw_batch_size=sw_batch_size, mode=mode, amp=amp)
         lab = pred[0].numpy()
         if postprocessing:
             sp = np.sqrt((np.asarray(img.affine, float)[:3, :3] ** 2).sum(0))

@@ -52,11 +52,8 @@ def validate(model: Any, loader: Any, cfg: TrainConfig, device: Any) -> dict[str
 
 @contextmanager
 def _autocast(cfg: TrainConfig, device: Any) -> Iterator[None]:
-    import torch
+    """Autocast of the run's ``amp`` setting on ``device`` (training and validation alike)."""
+    from tumorsynth.train.precision import autocast, resolve_precision
 
-    if cfg.amp and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        with torch.autocast(device_type="cuda", dtype=dtype):
-            yield
-    else:
+    with autocast(resolve_precision(cfg.amp, device), device):
         yield
