@@ -33,7 +33,7 @@ import numpy as np
 from scipy.special import ndtr
 
 __all__ = ["HostModel", "corr_from_ratio", "estimate_noise", "estimate_resolution", "gauss_kernel",
-           "variogram_ratio"]
+           "noise_lag1", "variogram_ratio"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,11 @@ def _corr(kernel: np.ndarray, lag: int) -> float:
     if lag >= kernel.size:
         return 0.0
     return float(np.dot(kernel[:-lag], kernel[lag:]) / np.dot(kernel, kernel))
+
+
+def noise_lag1(sigma_vox: float) -> float:
+    """Correlation of neighbouring voxels of the noise model of width ``sigma_vox``."""
+    return _corr(gauss_kernel(sigma_vox), 1)
 
 
 def variogram_ratio(sigma_vox: float) -> float:
@@ -179,7 +184,8 @@ def estimate_resolution(ct: np.ndarray, liver: np.ndarray, spacing_mm: tuple[flo
     liver mask changes between two voxels and the four neighbouring columns change at the same
     place (the boundary is locally perpendicular to the axis, within about 45 degrees); an error
     function is fitted to each, and the median width of the good fits (contrast of at least
-    ``min_contrast_hu``, r2 >= 0.9) is the axis's resolution. Axes with too few good fits get a
+    ``min_contrast_hu``, r2 >= 0.9) is the axis's resolution, never below the voxel's own extent
+    ``s / sqrt(12)`` (a profile sampled at ``s`` cannot tell sharper edges apart). Axes with too few good fits get a
     fallback: a ``PSF_SIGMA_MM`` point spread combined with the voxel's own extent. The second
     value says which axes were measured.
     """
@@ -227,7 +233,7 @@ def estimate_resolution(ct: np.ndarray, liver: np.ndarray, spacing_mm: tuple[flo
             measured.append(False)
             continue
         est = float(np.median(sig[good]))
-        out.append(float(np.clip(est, 0.25 * s, 3.0 * s + 2.0)))
+        out.append(float(np.clip(est, s / math.sqrt(12.0), 3.0 * s + 2.0)))  # never sharper than a voxel
         measured.append(True)
     return (out[0], out[1], out[2]), (measured[0], measured[1], measured[2])
 

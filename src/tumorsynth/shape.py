@@ -3,17 +3,20 @@
 The shape is evaluated analytically at the nodes of a coarse grid (no mask is rasterized, warped
 or filtered). The *elastic deformation* moves every point of the ellipsoid's surface along its
 ray from the centre by a smooth random amount: the surface's radius in direction ``n`` is
-``R(n) = R_ellipsoid(n) exp(s g(n) - 1.5 s**2)``, where ``g`` is a smooth, unit-variance random
-function on the sphere and ``s = LOBE_GAIN sigma_e / r``. Real liver lesions of a few
+``R(n) = R_ellipsoid(n) exp(s q(g(n)) - c)``, where ``g`` is a smooth, unit-variance random
+function on the sphere, ``s = LOBE_GAIN sigma_e / r``, ``q`` leaves the lobes (``g > 0``) as they
+are and softens the clefts between them (``q(g) = 1.5 tanh(g / 1.5)`` for ``g < 0``: a lobulated
+margin bulges; its notches are not thinner than a voxel), and ``c`` keeps the volume that of the
+ellipsoid. Real liver lesions of a few
 centimetres are lobulated, more so as they grow (SPEC 2b): ``g`` is a random sum of spherical
 harmonics of degrees 2 to 10 (degree 2 stretches the ellipsoid, higher degrees make lobes about
 ``pi r / l`` wide; degree ``l`` carries a share of the variance proportional to ``l**-1.5``, so
 broad lobes dominate and finer ones ride on them), so the margin's irregularity has the amplitude sigma_e (in mm, the paper's
 deformation strength) at the scales of the tumor's own lobes. A surface defined along rays is
 star-shaped: every ray from the centre crosses it once, so a tumor is one piece without holes
-or folds at any sigma_e. ``- 1.5 s**2`` keeps the mean volume that of the ellipsoid.
+or folds at any sigma_e.
 
-``g`` is tabulated on a cube map (six faces of ``CUBE_CELLS``\ :sup:`2` cells around the tumor's
+``g`` is tabulated on a cube map (six faces of CUBE_CELLS x CUBE_CELLS cells around the tumor's
 centre, in its own rotated frame) and read by bilinear interpolation; the signed distance to the
 surface is the first-order ``(F - 1) / |grad F|`` of ``F(x) = |x| / R(x / |x|)``. The soft mask
 ``t''`` is the Gaussian edge profile ``Phi(-d / sigma)``: blurring a hard mask with a Gaussian of
@@ -36,8 +39,9 @@ __all__ = ["CUBE_CELLS", "LOBE_DEGREES", "LOBE_GAIN", "cube_lookup", "deform_see
            "quaternion_matrix", "soft_mask", "surface_tables"]
 
 LOBE_DEGREES = (2, 10)  # spherical-harmonic degrees of the lobulation (inclusive)
-LOBE_GAIN = 1.0  # SD of the surface's radial displacement, in units of sigma_e
+LOBE_GAIN = 0.7  # SD of the surface's radial displacement per sigma_e: cubic B-spline interpolation of control-point offsets of SD sigma_e (the paper's elastic deformation) moves a surface point by about 0.7 sigma_e
 LOBE_CLIP = 2.5  # g is clipped at this many SDs
+CLEFT_SOFT = 1.5  # clefts (g < 0) saturate at this many SDs
 LOBE_MAX = 0.4  # s saturates here: beyond, lobes turn into spikes and clefts thinner than a voxel
 CUBE_CELLS = 16  # cells per edge of each cube-map face
 
@@ -115,7 +119,7 @@ def _sh_basis(m: int) -> np.ndarray:
 
 
 def surface_tables(tumors: list[TumorParams]) -> tuple[np.ndarray, np.ndarray]:
-    """Cube-map tables of ``h = R_ellipsoid / R = exp(1.5 s**2 - s g)`` per tumor, (S, 6, m + 1, m + 1)
+    """Cube-map tables of ``h = R_ellipsoid / R = exp(c - s q(g))`` per tumor, (S, 6, m + 1, m + 1)
     float32, and the half extents of each lobulated surface along the array axes (S, 3), mm: the
     largest ``R(n) |(rot n)_k|`` over the table's directions, plus 3%.
     """
@@ -126,20 +130,34 @@ def surface_tables(tumors: list[TumorParams]) -> tuple[np.ndarray, np.ndarray]:
     k0 = np.broadcast_to(np.arange(n_coef), (len(tumors), n_coef))
     zero = np.zeros((len(tumors), 1), dtype=np.int64)
     coef = hashed_normals_stack(seeds, k0, zero, zero)[:, :, 0, 0]  # (S, n_coef)
-    g = coef @ basis.T  # (S, nodes)
-    np.clip(g, -LOBE_CLIP, LOBE_CLIP, out=g)
-    s = np.array([lobulation_scale(t) for t in tumors], dtype=np.float32)[:, None]
-    logh = np.float32(1.5) * s * s - s * g
-    h = np.exp(logh)
+    g = (coef @ basis.T).astype(np.float64)  # (S, nodes)
+    np.minimum(g, LOBE_CLIP, out=g)
+    neg = g < 0
+    g[neg] = CLEFT_SOFT * np.tanh(g[neg] / CLEFT_SOFT)
+    s = np.array([lobulation_scale(t) for t in tumors])[:, None]
+    lr = s * g  # log of R / R_ellipsoid, before the volume correction
     dirs = _cube_directions(m).reshape(-1, 3)
+    w = _solid_angles(m)
     ext = np.empty((len(tumors), 3))
     for i, t in enumerate(tumors):
         rot = quaternion_matrix(t.rotation)
         a = np.asarray(t.semi_axes_mm, dtype=np.float64)
         r_ell = 1.0 / np.sqrt(((dirs / a) ** 2).sum(axis=1))
-        radius = r_ell / h[i].astype(np.float64)
+        # volume = integral of R**3 / 3 over the sphere: keep that of the ellipsoid
+        c = math.log(float((w * r_ell**3 * np.exp(3.0 * lr[i])).sum() / (w * r_ell**3).sum())) / 3.0
+        lr[i] -= c
+        radius = r_ell * np.exp(lr[i])
         ext[i] = 1.03 * (np.abs(dirs @ rot.T) * radius[:, None]).max(axis=0)
+    h = np.exp(-lr).astype(np.float32)
     return h.reshape(len(tumors), 6, m + 1, m + 1), ext
+
+
+@functools.cache
+def _solid_angles(m: int) -> np.ndarray:
+    """Relative solid angle of each cube-map node ((1 + u**2 + v**2)**-1.5 on a face), flat."""
+    u = np.linspace(-1.0, 1.0, m + 1)
+    face = (1.0 + u[:, None] ** 2 + u[None, :] ** 2) ** -1.5
+    return np.tile(face.reshape(-1), 6)
 
 
 def cube_lookup(tables: np.ndarray, y0: np.ndarray, y1: np.ndarray, y2: np.ndarray) -> np.ndarray:

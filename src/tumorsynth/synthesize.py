@@ -165,7 +165,13 @@ def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams
     field += np.float32(t.tumor_mean_hu)  # E
     # capsule: inside the tumor, the texture gives way to a thin bright rim
     if t.capsule_hu != 0:
-        g = capsule_profile(d, t.capsule_width_mm)
+        # imaged by the scanner: the rim widens to sqrt(w**2 + res**2) along the normal and keeps
+        # its integral, so a rim thinner than a slice shows as a fainter, wider one
+        w = float(t.capsule_width_mm)
+        w_img = math.sqrt(w * w + float(np.max(pv))) if t.edge_blur_mm > 0 else w
+        g = capsule_profile(d, w_img)
+        if w_img > w:
+            g *= np.float32(w / w_img)
         rim = np.subtract(np.float32(params.parenchyma_hu + t.capsule_hu), field)
         rim *= g
         field += rim
@@ -178,7 +184,7 @@ def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams
         w *= tm
         np.sqrt(w, out=w)
         n = read_patch(noise.patch, tuple(b.start for b in box), w.shape, patch_offset(t.noise_seed))  # type: ignore[arg-type]
-        n *= np.float32(tumor_noise_sd(t, noise.sd, noise.corr_mm))
+        n *= np.float32(tumor_noise_sd(t, noise.sd, noise.corr_vox, params.spacing_mm, params.resolution_mm))
         w *= n
         field += w
     field += cur
@@ -189,13 +195,12 @@ def _blend(out: np.ndarray, label: np.ndarray, liver: np.ndarray, t: TumorParams
 
 
 class _Noise:
-    """The scanner noise of a record: its level, mean correlation (mm) and periodic patch."""
+    """The scanner noise of a record: its level, correlation (voxels per axis) and periodic patch."""
 
     def __init__(self, params: CaseParams) -> None:
         self.sd = float(params.noise_hu if params.noise_sd_hu is None else params.noise_sd_hu)
         corr = params.noise_corr_vox or (0.0, 0.0, 0.0)
-        widths = [max(float(c), 0.0) * float(s) for c, s in zip(corr, params.spacing_mm, strict=True)]
-        self.corr_mm = float(np.prod(np.maximum(widths, 1e-6)) ** (1 / 3)) if min(widths) > 0 else float(np.mean(widths))
+        self.corr_vox = (float(corr[0]), float(corr[1]), float(corr[2]))
         self.patch = noise_patch((float(corr[0]), float(corr[1]), float(corr[2]))) if self.sd > 0 else np.zeros((1, 1, 1), np.float32)
 
 
@@ -207,7 +212,7 @@ def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: 
     spacing = np.asarray(params.spacing_mm, dtype=np.float64)
     planned = [(t, p) for t, p in zip(params.tumors, plan_tumors(params.tumors, params, liver.shape), strict=True)
                if p is not None]
-    fields = _textures(planned)
+    fields = _textures(planned, params.resolution_mm)
     res_var = resolution_var(params)
     for t, plan in planned:
         if t.mass_effect_mm > 0:
@@ -221,13 +226,15 @@ def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: 
 TEXTURE_BATCH_VOXELS = 1_000_000  # voxels of one batch of textures (padded)
 
 
-def _textures(planned: list[tuple[TumorParams, TumorPlan]]) -> list[np.ndarray]:
-    """Texture times sigma_p on each tumor's inner box; tumors of similar box size in one batch."""
+def _textures(planned: list[tuple[TumorParams, TumorPlan]],
+              res_mm: tuple[float, float, float] | None) -> list[np.ndarray]:
+    """Texture times sigma_p on each tumor's inner box, imaged with the scanner's resolution ``res_mm``;
+    tumors of similar box size in one batch."""
     offsets = [tuple(o[sl] for o, sl in zip(p.offsets, p.inner, strict=True)) for _, p in planned]
     fields: list[np.ndarray] = [np.empty(0)] * len(planned)
     for group in size_groups([[len(o) for o in offs] for offs in offsets], TEXTURE_BATCH_VOXELS):
         batch = scaled_textures([planned[i][0] for i in group], [offsets[i] for i in group],  # type: ignore[misc]
-                                [float(np.float32(planned[i][0].texture_std_hu)) for i in group])
+                                [float(np.float32(planned[i][0].texture_std_hu)) for i in group], res_mm)
         for i, f in zip(group, batch, strict=True):
             fields[i] = f
     return fields
