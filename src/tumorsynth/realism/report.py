@@ -43,10 +43,6 @@ __all__ = ["find_realism_cases", "format_table", "realism_report"]
 
 log = logging.getLogger(__name__)
 
-_UNITS = {"volume_mm3": "mm^3", "diameter_mm": "mm", "contrast_hu": "HU", "edge_width_mm": "mm",
-          "edge_offset_mm": "mm"}
-
-
 def _find_nii(folder: Path, stem: str) -> Path | None:
     for suffix in (".nii.gz", ".nii"):
         p = folder / f"{stem}{suffix}"
@@ -114,8 +110,7 @@ def format_table(comparison: Mapping[str, Any]) -> str:
     lines = [head, rule]
     for key in COMPARED:
         e = feats[key]
-        unit = f" ({_UNITS[key]})" if key in _UNITS else ""
-        name = f"{key}{unit}" + (" *" if e.get("in_gap") else "")
+        name = key + (" *" if e.get("in_gap") else "")
         r = e["real"]
         row = f"| {name} | {_fmt(r['median'], key)} [{_fmt(r['q25'], key)}, {_fmt(r['q75'], key)}] | {r['n']} |"
         if both:
