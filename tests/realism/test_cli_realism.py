@@ -107,3 +107,20 @@ def test_realism_help_is_fast_and_explains():
                          text=True, timeout=60)
     assert res.returncode == 0
     assert "--synthetic" in res.stdout and "W/IQR" in res.stdout and "tumorsynth batch" in res.stdout
+
+
+def test_case_layouts_synth_output_top_level_and_csv(sets, tmp_path):
+    from tumorsynth.realism import find_realism_cases
+
+    found = find_realism_cases(sets["synth"])
+    assert [c.name for c in found] == ["case10", "case11", "case12", "case13"]
+    assert all(c.liver_labels == (1,) and c.tumor_label == 2 for c in found)
+    one = sets["synth"] / "case10"
+    (top,) = find_realism_cases(one)
+    assert top.name == "case10" and top.image.name == "ct.nii.gz"
+    lits = find_realism_cases(sets["real"])
+    assert len(lits) == 4 and lits[0].liver_labels == (1, 2) and lits[0].tumor_label == 2
+    rows = "image,mask,name\n" + "".join(f"{c.image},{c.label},c{i}\n" for i, c in enumerate(found))
+    (tmp_path / "list.csv").write_text(rows)
+    listed = find_realism_cases(tmp_path / "list.csv", tumor_label=2)
+    assert [c.name for c in listed] == ["c0", "c1", "c2", "c3"] and listed[0].liver_labels == (1,)
