@@ -182,7 +182,8 @@ def estimate_resolution(ct: np.ndarray, liver: np.ndarray, spacing_mm: tuple[flo
 
     Along axis ``k``, a profile of +-6 mm (at least 3 voxels) is taken at each place where the
     liver mask changes between two voxels and the four neighbouring columns change at the same
-    place (the boundary is locally perpendicular to the axis, within about 45 degrees); an error
+    place at a distance of one step of the axis (the boundary is locally perpendicular to the axis,
+within about 45 degrees); an error
     function is fitted to each, and the median width of the good fits (contrast of at least
     ``min_contrast_hu``, r2 >= 0.9) is the axis's resolution, never below the voxel's own extent
     ``s / sqrt(12)`` (a profile sampled at ``s`` cannot tell sharper edges apart). Axes with too few good fits get a
@@ -203,12 +204,21 @@ def estimate_resolution(ct: np.ndarray, liver: np.ndarray, spacing_mm: tuple[flo
             out.append(fallback)
             measured.append(False)
             continue
+        others = [j for j in range(3) if j != k]
+        # neighbour columns at least one step of this axis away (in mm): the boundary crosses them at
+        # the same place only where it is within 45 degrees of perpendicular to the axis
+        o1, o2 = (max(1, int(round(s / float(spacing_mm[j])))) for j in others)
+        if min(m.shape[1] - 2 * o1, m.shape[2] - 2 * o2) < 1:
+            out.append(fallback)
+            measured.append(False)
+            continue
         change = m[1:] != m[:-1]  # boundary between i and i + 1
-        core = change[:, 1:-1, 1:-1].copy()
-        core &= change[:, :-2, 1:-1]
-        core &= change[:, 2:, 1:-1]
-        core &= change[:, 1:-1, :-2]
-        core &= change[:, 1:-1, 2:]
+        n1, n2 = change.shape[1], change.shape[2]
+        core = change[:, o1:n1 - o1, o2:n2 - o2].copy()
+        core &= change[:, :n1 - 2 * o1, o2:n2 - o2]
+        core &= change[:, 2 * o1:, o2:n2 - o2]
+        core &= change[:, o1:n1 - o1, :n2 - 2 * o2]
+        core &= change[:, o1:n1 - o1, 2 * o2:]
         core[: half - 1] = False
         core[n0 - half:] = False
         idx = np.flatnonzero(core)
@@ -218,8 +228,8 @@ def estimate_resolution(ct: np.ndarray, liver: np.ndarray, spacing_mm: tuple[flo
             continue
         idx = idx[np.unique(np.linspace(0, idx.size - 1, min(max_profiles, idx.size)).astype(np.intp))]
         i, j, q = np.unravel_index(idx, core.shape)
-        j = j + 1
-        q = q + 1
+        j = j + o1
+        q = q + o2
         offs = np.arange(-half + 1, half + 1)  # voxels i - half + 1 .. i + half; the edge sits at i + 0.5
         rows = i[:, None] + offs[None, :]
         prof = v[rows, j[:, None], q[:, None]].astype(np.float64)
