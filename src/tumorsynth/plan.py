@@ -261,6 +261,14 @@ def _lobulated_distance(geos: list[_Geometry], tables: np.ndarray, rho: np.ndarr
     grads = []
     for k in range(3):
         gk = np.gradient(f4, axis=k + 1)
+        for i, q in enumerate(geos):  # a tumor's own last node: the one-sided difference, as alone
+            nk = q.n_nodes[k]
+            if nk < big[k]:
+                last = [slice(None)] * 3
+                prev = [slice(None)] * 3
+                last[k] = nk - 1
+                prev[k] = nk - 2
+                gk[i][tuple(last)] = f4[i][tuple(last)] - f4[i][tuple(prev)]
         gk *= (1.0 / np.array([q.step[k] * float(q.s[k]) for q in geos], dtype=np.float32))[:, None, None, None]
         grads.append(gk.reshape(n, b0, b1 * b2))
     norm2 = grads[0] * grads[0]
