@@ -22,6 +22,7 @@ from tumorsynth.errors import TumorsynthError
 COMMAND_MODULES = (
     "tumorsynth.cli.generate",
     "tumorsynth.cli.train",
+    "tumorsynth.cli.nnunet",
     "tumorsynth.cli.evaluate",
     "tumorsynth.cli.study",
     "tumorsynth.cli.figures",
