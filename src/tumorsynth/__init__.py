@@ -13,7 +13,7 @@ The generator (pure numpy/scipy) in three calls::
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from tumorsynth.errors import (
     InputError,

@@ -94,13 +94,13 @@ GENERATOR_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "intensity": "hypo",  # hypo | hyper | paper: picks the contrast_hu range above
     "contrast_hu": None,  # mu_t relative to the parenchyma; None = the intensity mode's range
     "tumor_mean_hu": None,  # absolute mu_t in HU; overrides contrast_hu when set
-    "texture_std_hu": (3.0, 10.0),  # sigma_p: heterogeneity on top of the host's own noise
+    "texture_std_hu": (3.0, 10.0),  # sigma_p: the tumor's own heterogeneity (the scanner's noise comes on top)
     "grain_mm": (1.5, 4.0),  # eta: grid step of the noise before cubic upsampling (coarser = larger)
     "texture_blur_mm": (0.5, 1.0),  # sigma_b
     # shape (step 3)
     "radius_mm": None,  # r; None = the tumor type's r
     "axis_spread": 0.25,  # semi-axes from U((1 - s) r, (1 + s) r)
-    "deform_sigma_mm": None,  # sigma_e; None = the tumor type's range
+    "deform_sigma_mm": None,  # sigma_e: lobulation of the margin; None = the tumor type's range
     "edge_blur_mm": (0.5, 1.5),  # sigma_c
     # post-processing (step 4)
     "mass_effect": (0.03, 0.08),  # radial push at the tumor surface, as a fraction of its radius
@@ -142,12 +142,12 @@ _KNOB_HELP = {
     "intensity": "contrast range: hypo (darker than liver), hyper, or paper",
     "contrast_hu": "HU, tumor mean minus liver parenchyma (None: intensity's range)",
     "tumor_mean_hu": "HU, absolute tumor mean (overrides contrast_hu)",
-    "texture_std_hu": "HU, sigma_p: texture SD on top of the host's noise",
+    "texture_std_hu": "HU, sigma_p: texture SD (scanner-like noise added)",
     "grain_mm": "mm, eta: noise grid step before cubic upsampling",
     "texture_blur_mm": "mm, sigma_b: texture blur",
     "radius_mm": "mm, r (None: the tumor type's)",
     "axis_spread": "semi-axes from U((1-s) r, (1+s) r)",
-    "deform_sigma_mm": "mm, sigma_e (None: the tumor type's range)",
+    "deform_sigma_mm": "mm, sigma_e: margin lobulation (None: the type's range)",
     "edge_blur_mm": "mm, sigma_c: edge blur",
     "mass_effect": "push at the surface, fraction of the radius",
     "mass_effect_range_mm": "mm, decay of the push (None: 0.3 r in 2..8)",
