@@ -8,6 +8,8 @@ The host's noise and resolution are measured on the host itself (tumorsynth.host
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -64,7 +66,7 @@ def test_sphericity_falls_steadily_with_sigma_e_within_each_type(kind):
             assert not (ndimage.binary_fill_holes(mask) & ~mask).any()
             vals.append(sphericity(mask, (spacing,) * 3))
         means.append(float(np.mean(vals)))
-    assert all(a > b for a, b in zip(means, means[1:], strict=False)), means
+    assert all(a > b for a, b in itertools.pairwise(means)), means
     # the top of each type's range is clearly irregular, not a near-ellipsoid
     assert means[0] - means[-1] > 0.04, means
 

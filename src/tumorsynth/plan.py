@@ -264,8 +264,8 @@ def _lobulated_distance(geos: list[_Geometry], tables: np.ndarray, rho: np.ndarr
         for i, q in enumerate(geos):  # a tumor's own last node: the one-sided difference, as alone
             nk = q.n_nodes[k]
             if nk < big[k]:
-                last = [slice(None)] * 3
-                prev = [slice(None)] * 3
+                last: list[slice | int] = [slice(None)] * 3
+                prev: list[slice | int] = [slice(None)] * 3
                 last[k] = nk - 1
                 prev[k] = nk - 2
                 gk[i][tuple(last)] = f4[i][tuple(last)] - f4[i][tuple(prev)]

@@ -23,6 +23,7 @@ from tumorsynth.io import LIVER_HU_RANGE
 __all__ = ["Prepared", "liver_bbox", "prepare"]
 
 MAX_CANDIDATES = 60_000
+DEFAULT_HOST = HostModel(10.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # for Prepared built by hand
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,7 +59,7 @@ class Prepared:
     depth_mm: np.ndarray
     vessel_dist_mm: np.ndarray
     liver_volume_ml: float
-    host: HostModel = HostModel(10.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    host: HostModel = DEFAULT_HOST
 
     @property
     def max_depth_mm(self) -> float:

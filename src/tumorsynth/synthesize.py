@@ -22,8 +22,8 @@ import numpy as np
 from tumorsynth._alloc import tune_allocator
 from tumorsynth.errors import InputError
 from tumorsynth.grids import size_groups
-from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.noise import noise_patch, patch_offset, read_patch
+from tumorsynth.params import CaseParams, TumorParams
 from tumorsynth.plan import (
     MIN_PUSH_VOXELS,
     TumorPlan,

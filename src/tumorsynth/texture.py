@@ -18,8 +18,14 @@ from tumorsynth.interp import apply_separable_stack, cubic_matrix_stack
 from tumorsynth.noise import hashed_normals_stack
 from tumorsynth.params import TumorParams
 
-__all__ = ["scaled_texture", "scaled_textures", "imaged_texture_sd", "texture_corr_mm", "texture_field",
-           "tumor_noise_sd"]
+__all__ = [
+    "imaged_texture_sd",
+    "scaled_texture",
+    "scaled_textures",
+    "texture_corr_mm",
+    "texture_field",
+    "tumor_noise_sd",
+]
 
 def texture_field(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndarray],
                   reach_mm: object = None) -> np.ndarray:
