@@ -39,7 +39,9 @@ __all__ = ["CUBE_CELLS", "LOBE_DEGREES", "LOBE_GAIN", "cube_lookup", "deform_see
            "quaternion_matrix", "soft_mask", "surface_tables"]
 
 LOBE_DEGREES = (2, 10)  # spherical-harmonic degrees of the lobulation (inclusive)
-LOBE_GAIN = 0.7  # SD of the surface's radial displacement per sigma_e: cubic B-spline interpolation of control-point offsets of SD sigma_e (the paper's elastic deformation) moves a surface point by about 0.7 sigma_e
+# SD of the surface's radial displacement per sigma_e: cubic B-spline interpolation of control-point
+# offsets of SD sigma_e (the paper's elastic deformation) moves a surface point by about 0.7 sigma_e
+LOBE_GAIN = 0.7
 LOBE_CLIP = 2.5  # g is clipped at this many SDs
 CLEFT_SOFT = 1.5  # clefts (g < 0) saturate at this many SDs
 LOBE_MAX = 0.4  # s saturates here: beyond, lobes turn into spikes and clefts thinner than a voxel
