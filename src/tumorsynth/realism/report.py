@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tumorsynth.cases import _find as find_nifti
 from tumorsynth.errors import InputError, OptionError, OutputError, OutputExistsError
 from tumorsynth.realism.appearance import describe_definitions
 from tumorsynth.realism.compare import COMPARED, compare_features
@@ -43,20 +44,12 @@ __all__ = ["find_realism_cases", "format_table", "realism_report"]
 
 log = logging.getLogger(__name__)
 
-def _find_nii(folder: Path, stem: str) -> Path | None:
-    for suffix in (".nii.gz", ".nii"):
-        p = folder / f"{stem}{suffix}"
-        if p.is_file():
-            return p
-    return None
-
-
 def _synth_layout(root: Path, tumor_label: int) -> list[RealismCase]:
     out = []
     for lab in sorted(root.rglob("label.nii*")):
         if not re.fullmatch(r"label\.nii(\.gz)?", lab.name) or lab.parent.name.startswith("."):
             continue
-        ct = _find_nii(lab.parent, "ct")
+        ct = find_nifti(lab.parent, "ct")
         if ct is not None:
             name = lab.parent.name if lab.parent != root else root.name
             out.append(RealismCase(name, ct, lab, (1,), tumor_label))
