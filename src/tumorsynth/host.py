@@ -75,6 +75,7 @@ def _corr(kernel: np.ndarray, lag: int) -> float:
     return float(np.dot(kernel[:-lag], kernel[lag:]) / np.dot(kernel, kernel))
 
 
+@functools.lru_cache(maxsize=256)
 def noise_lag1(sigma_vox: float) -> float:
     """Correlation of neighbouring voxels of the noise model of width ``sigma_vox``."""
     return _corr(gauss_kernel(sigma_vox), 1)

@@ -140,16 +140,15 @@ def surface_tables(tumors: list[TumorParams]) -> tuple[np.ndarray, np.ndarray]:
     lr = s * g  # log of R / R_ellipsoid, before the volume correction
     dirs = _cube_directions(m).reshape(-1, 3)
     w = _solid_angles(m)
-    ext = np.empty((len(tumors), 3))
-    for i, t in enumerate(tumors):
-        rot = quaternion_matrix(t.rotation)
-        a = np.asarray(t.semi_axes_mm, dtype=np.float64)
-        r_ell = 1.0 / np.sqrt(((dirs / a) ** 2).sum(axis=1))
-        # volume = integral of R**3 / 3 over the sphere: keep that of the ellipsoid
-        c = math.log(float((w * r_ell**3 * np.exp(3.0 * lr[i])).sum() / (w * r_ell**3).sum())) / 3.0
-        lr[i] -= c
-        radius = r_ell * np.exp(lr[i])
-        ext[i] = 1.03 * (np.abs(dirs @ rot.T) * radius[:, None]).max(axis=0)
+    rots = np.stack([quaternion_matrix(t.rotation) for t in tumors])  # (S, 3, 3)
+    inv_a2 = 1.0 / np.array([t.semi_axes_mm for t in tumors], dtype=np.float64) ** 2  # (S, 3)
+    r_ell3 = ((dirs * dirs) @ inv_a2.T).T ** -1.5  # (S, P): R_ellipsoid**3
+    # volume = integral of R**3 / 3 over the sphere: keep that of the ellipsoid
+    c = np.log((w * r_ell3 * np.exp(3.0 * lr)).sum(axis=1) / (w * r_ell3).sum(axis=1)) / 3.0
+    lr -= c[:, None]
+    radius = np.cbrt(r_ell3) * np.exp(lr)  # (S, P)
+    arr = np.abs(np.matmul(dirs, rots.transpose(0, 2, 1)))  # |rot n| per direction, array axes (S, P, 3)
+    ext = 1.03 * (arr * radius[:, :, None]).max(axis=1)
     h = np.exp(-lr).astype(np.float32)
     return h.reshape(len(tumors), 6, m + 1, m + 1), ext
 
