@@ -100,6 +100,8 @@ def register(subparsers: Any) -> None:
     q.add_argument("--mode", choices=("gaussian", "constant"), default="gaussian")
     q.add_argument("--no-postprocess", action="store_true", help="keep every component")
     q.add_argument("--no-overwrite", action="store_true", help="skip inputs whose output exists")
+    q.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=None,
+                   help="mixed precision (default: the setting the checkpoint was trained with)")
     q.set_defaults(func=run_predict)
 
     e = subparsers.add_parser("experiment", help="5-fold protocol for models x regimes, then Table 5",
@@ -174,7 +176,7 @@ def run_predict(args: argparse.Namespace) -> int:
     written = predict(args.checkpoint, inputs, args.output, device=args.device, overlap=args.overlap,
                       sw_batch_size=args.sw_batch_size, mode=args.mode,
                       postprocessing=not args.no_postprocess, overwrite=not args.no_overwrite,
-                      progress=True)
+                      progress=True, amp=args.amp)
     print(f"wrote {len(written)} label map(s) to {args.output}", file=sys.stderr)
     return 0
 
