@@ -29,6 +29,11 @@ def test_demo_writes_everything_and_replays_identically(tmp_path, capsys):
     assert w > 300 and h > 100
     report = json.loads((case / "report.json").read_text())
     assert report["seed"] == 4 and report["tumors"] >= 4 and "versions" in report
+    params = json.loads((case / "params.json").read_text())
+    host = report["host_scanner"]  # the scanner's noise and resolution, measured and recorded
+    assert set(host["measured"]) == {"noise", "resolution"}
+    assert host["noise_sd_hu"] == pytest.approx(params["noise_sd_hu"], abs=0.01)
+    assert host["resolution_mm"] == pytest.approx(params["resolution_mm"], abs=1e-3)
     lab = np.asanyarray(nib.load(str(case / "label.nii.gz")).dataobj)
     assert (lab == 2).sum() == report["tumor_voxels"] > 0
     assert main(["replay", str(case / "params.json"), str(out / "phantom_ct.nii.gz"),

@@ -241,6 +241,10 @@ def synthesize_file(
             "preset": params.preset, "seed": int(seed), "options": knobs,
             "parenchyma_hu": round(prep.parenchyma_hu, 2), "noise_hu": round(prep.noise_hu, 2),
             "vessel_fraction": round(prep.vessel_fraction(), 4), "liver_volume_ml": round(prep.liver_volume_ml, 1),
+            "host_scanner": {"noise_sd_hu": round(prep.host.noise_sd_hu, 2),
+                             "noise_corr_vox": [round(v, 3) for v in prep.host.corr_vox],
+                             "resolution_mm": [round(v, 3) for v in prep.host.resolution_mm],
+                             "measured": list(prep.host.measured)},
             "spacing_mm": list(ct.spacing_mm), "shape": list(ct.shape),
             "real_tumor_voxels_kept": 0 if real is None else int(real.sum()),
         } | dict(report_extra or {})
