@@ -51,7 +51,8 @@ def _synth(d: dict, seed: int, preset: str = "small", **kw) -> dict:
     return t(dict(d))
 
 
-def _check_inside(before: dict, after: dict, liver_values: list[int], tumor_value: int) -> None:
+def _check_inside(before: dict, after: dict, liver_values: list[int], tumor_value: int) -> int:
+    """Assert the tumors lie in the named liver values and the record replays; return the tumor voxels."""
     lab0 = before["label"][0].numpy()
     lab1 = after["label"][0].numpy()
     ct0 = before["image"][0].numpy()
@@ -70,6 +71,7 @@ def _check_inside(before: dict, after: dict, liver_values: list[int], tumor_valu
     ct2, lab2 = ts.synthesize(ct0, liver, params)
     assert np.array_equal(ct2, ct1)
     assert np.array_equal(lab2 == 2, tumor)
+    return int(tumor.sum())
 
 
 @pytest.mark.realct
@@ -101,14 +103,17 @@ def test_totalsegmentator_map_without_liver_values_is_refused() -> None:
 def test_totalsegmentator_map_without_prepare_uses_the_liver_values() -> None:
     d = _totalseg()
     out = _synth(d, 1, liver_values=[5], tumor_value=200)
-    _check_inside(d, out, [5], 200)
+    assert _check_inside(d, out, [5], 200) > 0
+    kept = out["label"][0].numpy() != 200
+    assert set(np.unique(out["label"][0].numpy()[kept])) == set(np.unique(d["label"][0].numpy()))  # organs kept
 
 
 def test_lits_map_healthy_case_gets_tumor_2_inside_liver() -> None:
     d = _phantom("lits_healthy")
     prep = PrepareLiverd(("image", "label"), liver_values=[1, 2], tumor_value=2)(d)
     out = _synth(prep, 0, preset="medium")
-    _check_inside(d, out, [1, 2], 2)
+    assert _check_inside(d, out, [1, 2], 2) > 0
+    assert set(np.unique(out["label"][0].numpy())) == {0, 1, 2}  # LiTS convention kept
 
 
 def test_lits_map_with_real_tumor_passes_through() -> None:
@@ -188,4 +193,5 @@ def test_crop_first_without_prepare_synthesizes_into_the_crop() -> None:
     crop.set_random_state(seed=1)
     c = crop(d)
     out = _synth(c, 2, preset="small")
-    _check_inside(c, out, [1], 2)
+    assert _check_inside(c, out, [1], 2) > 0
+    assert tuple(out["image"].shape) == tuple(c["image"].shape) == (1, 48, 48, 40)  # the crop's own grid
