@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import tumorsynth as ts
-from tumorsynth.batch import run_batch
+from tumorsynth.jobs.batch import run_batch
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "totalseg_example"
 

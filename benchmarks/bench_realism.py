@@ -79,7 +79,7 @@ def _generate(src: Path, host_file: Path, seeds: int, presets: list[str], workdi
 
 
 def _features(cases: Path, spacing: dict[str, tuple[float, ...]]) -> dict[tuple[str, str], list[dict]]:
-    from tumorsynth.realism import lesion_features
+    from tumorsynth.apps.realism import lesion_features
 
     z = np.load(cases)
     out: dict[tuple[str, str], list[dict]] = {}
@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--phantom-shape", type=int, nargs=3, default=(256, 224, 160))
     ap.add_argument("--previous-src", default="", help="src folder of the previous version ('none': skip)")
     args = ap.parse_args()
-    from tumorsynth.realism import compare_features
+    from tumorsynth.apps.realism import compare_features
 
     presets = args.presets.split(",")
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,7 +78,7 @@ def _whole_volume_path(cached: dict, params: Any) -> None:
     import torch
 
     import tumorsynth as ts
-    from tumorsynth.monai_dicts import _like
+    from tumorsynth.integrations.monai.dicts import _like
 
     ct = cached["image"][0].numpy()
     label = cached["label"][0].numpy()
@@ -109,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     from monai.transforms import Randomizable, apply_transform
 
     import tumorsynth as ts
-    from tumorsynth.monai import RandTumord
-    from tumorsynth.train import TrainConfig
-    from tumorsynth.train.data import build_train_transforms
+    from tumorsynth.apps.train import TrainConfig
+    from tumorsynth.apps.train.data import build_train_transforms
+    from tumorsynth.integrations.monai import RandTumord
 
     torch.set_num_threads(1)  # one DataLoader worker = one core
     cfg = TrainConfig(healthy=["-"], crops_per_case=args.crops, batch_size=args.batch_size)

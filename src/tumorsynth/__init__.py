@@ -15,6 +15,10 @@ from __future__ import annotations
 
 __version__ = "0.3.0"
 
+import importlib
+from types import ModuleType
+
+from tumorsynth import _aliases
 from tumorsynth.errors import (
     InputError,
     NoRoomError,
@@ -22,13 +26,23 @@ from tumorsynth.errors import (
     OutputExistsError,
     TumorsynthError,
 )
+from tumorsynth.generator import (
+    GENERATOR_DEFAULTS,
+    PRESETS,
+    TUMOR_TYPES,
+    CaseParams,
+    Prepared,
+    Synthesizer,
+    TumorParams,
+    get_preset,
+    prepare,
+    sample_params,
+    synthesize,
+    synthesize_case,
+)
 from tumorsynth.io import Volume, load_case, load_nifti, save_nifti
-from tumorsynth.params import CaseParams, TumorParams
-from tumorsynth.phantom import Phantom, make_phantom
-from tumorsynth.prepare import Prepared, prepare
-from tumorsynth.presets import GENERATOR_DEFAULTS, PRESETS, TUMOR_TYPES, get_preset
-from tumorsynth.sampling import sample_params
-from tumorsynth.synthesize import Synthesizer, synthesize, synthesize_case
+from tumorsynth.jobs.allocator import tune_allocator
+from tumorsynth.jobs.phantom import Phantom, make_phantom
 
 __all__ = [
     "GENERATOR_DEFAULTS",
@@ -55,4 +69,15 @@ __all__ = [
     "save_nifti",
     "synthesize",
     "synthesize_case",
+    "tune_allocator",
 ]
+
+_aliases.install()
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``tumorsynth.train``, ``tumorsynth.plan``, ...: the pre-0.4 module paths (:mod:`._aliases`)."""
+    new = _aliases.ALIASES.get(f"tumorsynth.{name}")
+    if new is None:
+        raise AttributeError(f"module 'tumorsynth' has no attribute {name!r}")
+    return importlib.import_module(new)

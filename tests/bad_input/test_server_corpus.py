@@ -20,9 +20,9 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
 
-from tumorsynth.reader_study.layout import StudyPaths
+from tumorsynth.apps.reader_study.layout import StudyPaths
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reader_study"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps" / "reader_study"))
 from reader_study_cases import build, write_healthy_case, write_real_case
 
 BIG = 16 * 1024 + 1
@@ -30,7 +30,7 @@ BIG = 16 * 1024 + 1
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    from tumorsynth.reader_study.server import create_app
+    from tumorsynth.apps.reader_study.server import create_app
 
     root = tmp_path_factory.mktemp("srv")
     (root / "real").mkdir()

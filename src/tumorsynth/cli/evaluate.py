@@ -75,8 +75,8 @@ def _fmt(stats: dict[str, Any]) -> str:
 
 
 def _selected_cases(args: argparse.Namespace) -> list[str] | None:
+    from tumorsynth.apps.evaluate import split_cases
     from tumorsynth.errors import OptionError
-    from tumorsynth.evaluate import split_cases
 
     if args.split is not None and args.cases is not None:
         raise OptionError("--cases and --split: give one of them")
@@ -94,8 +94,8 @@ def _selected_cases(args: argparse.Namespace) -> list[str] | None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``tumorsynth evaluate PRED GT -o OUT``."""
+    from tumorsynth.apps.evaluate import evaluate_files, evaluate_folder
     from tumorsynth.errors import InputError, OptionError
-    from tumorsynth.evaluate import evaluate_files, evaluate_folder
 
     pred, gt = Path(args.pred), Path(args.gt)
     for path, what in ((pred, "prediction"), (gt, "ground truth")):
@@ -137,8 +137,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """``tumorsynth report EXP_DIR [-o OUT]``."""
+    from tumorsynth.apps.evaluate import collect_experiment
     from tumorsynth.errors import OptionError
-    from tumorsynth.evaluate import collect_experiment
 
     if args.folds < 1:
         raise OptionError(f"--folds {args.folds}: expected a positive number of folds")

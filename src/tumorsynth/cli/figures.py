@@ -77,8 +77,8 @@ def register(subparsers: Any) -> None:
 
 def run_figures(args: argparse.Namespace) -> int:
     """Build and save the figures named in ``args.name``."""
-    from tumorsynth.figures import figure_names, load_host, make_figure, save_figure
-    from tumorsynth.figures.layout import parse_formats
+    from tumorsynth.apps.figures import figure_names, load_host, make_figure, save_figure
+    from tumorsynth.apps.figures.layout import parse_formats
 
     names = figure_names(args.name)
     formats = parse_formats(args.format)

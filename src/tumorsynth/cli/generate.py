@@ -111,14 +111,14 @@ def _knobs(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, flag, False):
             k[knob] = False
     k.update(_parse_set(getattr(args, "set", []) or []))
-    from tumorsynth.sampling import resolve_knobs
+    from tumorsynth.generator.step2_sampling import resolve_knobs
 
     resolve_knobs(k)  # fail early, before reading any file
     return k
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from tumorsynth.pipeline import synthesize_file
+    from tumorsynth.jobs.pipeline import synthesize_file
 
     rep = synthesize_file(args.ct, args.liver_mask, args.output, preset=args.preset, seed=args.seed,
                           liver_label=args.liver_label, vessel_mask=args.vessel_mask, tumor_label=args.tumor_label,
@@ -129,7 +129,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from tumorsynth.pipeline import replay_file
+    from tumorsynth.jobs.pipeline import replay_file
 
     rep = replay_file(args.params, args.ct, args.liver_mask, args.output, liver_label=args.liver_label,
                       tumor_label=args.tumor_label, overwrite=args.overwrite, preview=not args.no_preview)
@@ -138,7 +138,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from tumorsynth.batch import run_batch, summarize
+    from tumorsynth.jobs.batch import run_batch, summarize
 
     if args.summarize is not None:
         merged = summarize(args.summarize)
@@ -213,7 +213,7 @@ def _progress() -> _Bar:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from tumorsynth.presets import GENERATOR_DEFAULTS, PRESETS, TUMOR_TYPES, preset_table
+    from tumorsynth.generator.presets import GENERATOR_DEFAULTS, PRESETS, TUMOR_TYPES, preset_table
 
     if args.json:
         data = {"presets": {k: {"components": [[t, list(c)] for t, c in p.components], "description": p.description}
@@ -228,7 +228,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tumorsynth.pipeline import run_demo
+    from tumorsynth.jobs.pipeline import run_demo
 
     rep = run_demo(args.output, preset=args.preset, seed=args.seed if args.seed is not None else 0,
                    overwrite=args.overwrite, **_knobs(args))

@@ -26,8 +26,8 @@ examples:
 
 
 def cmd_realism(args: argparse.Namespace) -> int:
+    from tumorsynth.apps.realism import realism_report
     from tumorsynth.errors import OptionError
-    from tumorsynth.realism import realism_report
 
     if args.min_volume_mm3 < 0:
         raise OptionError(f"--min-volume-mm3 {args.min_volume_mm3:g}: give a volume >= 0")
@@ -52,7 +52,7 @@ def _labels(text: str) -> tuple[int, ...]:
 
 
 def register(sub: Any) -> None:
-    from tumorsynth.realism.features import DEFAULT_MIN_VOLUME_MM3
+    from tumorsynth.apps.realism.features import DEFAULT_MIN_VOLUME_MM3
 
     p = sub.add_parser("realism", help="compare real and synthetic lesions (shape, contrast, texture, edge)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,

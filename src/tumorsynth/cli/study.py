@@ -56,7 +56,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from tumorsynth.reader_study import build_study
+    from tumorsynth.apps.reader_study import build_study
 
     result = build_study(
         args.output,
@@ -89,8 +89,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_add_reader(args: argparse.Namespace) -> int:
-    from tumorsynth.reader_study import add_reader
-    from tumorsynth.reader_study.layout import StudyPaths, load_manifest
+    from tumorsynth.apps.reader_study import add_reader
+    from tumorsynth.apps.reader_study.layout import StudyPaths, load_manifest
 
     load_manifest(args.study)
     db = StudyPaths(args.study).db
@@ -107,8 +107,8 @@ def cmd_add_reader(args: argparse.Namespace) -> int:
 def cmd_readers(args: argparse.Namespace) -> int:
     import time
 
-    from tumorsynth.reader_study import list_readers
-    from tumorsynth.reader_study.layout import StudyPaths, load_manifest
+    from tumorsynth.apps.reader_study import list_readers
+    from tumorsynth.apps.reader_study.layout import StudyPaths, load_manifest
 
     load_manifest(args.study)
     rows = list_readers(StudyPaths(args.study).db)
@@ -138,7 +138,7 @@ def _check_port(host: str, port: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from tumorsynth.reader_study.server import create_app
+        from tumorsynth.apps.reader_study.server import create_app
     except ImportError as exc:
         raise OptionError(f"{exc}") from None
     import uvicorn
@@ -158,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tumorsynth.reader_study import write_report
+    from tumorsynth.apps.reader_study import write_report
 
     written = write_report(args.study, args.output, overwrite=args.overwrite, chart=not args.no_chart)
     for kind, path in written.items():
@@ -167,7 +167,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tumorsynth.reader_study import export_study
+    from tumorsynth.apps.reader_study import export_study
 
     sheet = export_study(args.study, args.output, overwrite=args.overwrite)
     print(f"volumes and answer sheet written to {sheet.parent} (sheet: {sheet.name}; read README.txt)")
@@ -175,7 +175,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from tumorsynth.reader_study import import_sheet
+    from tumorsynth.apps.reader_study import import_sheet
 
     n = import_sheet(args.study, args.sheet, reader=args.reader, replace=args.replace)
     print(f"{n} answers of {args.reader} stored")

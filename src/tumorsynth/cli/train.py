@@ -129,7 +129,7 @@ def register(subparsers: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainConfig` of a command line: file, then flags, then ``--set``."""
-    from tumorsynth.train.config import TrainConfig, load_config, parse_set
+    from tumorsynth.apps.train.config import TrainConfig, load_config, parse_set
 
     cfg = load_config(args.config) if getattr(args, "config", None) else TrainConfig()
     flags = {
@@ -157,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
     _need_torch()
-    from tumorsynth.train.engine import train
+    from tumorsynth.apps.train.engine import train
 
     rec = train(cfg)
     if int(rec.get("world_size", 1)) == 1 or str(rec.get("status")) == "finished":
@@ -170,7 +170,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     """``tumorsynth predict``."""
     _need_torch()
-    from tumorsynth.train.inference import predict
+    from tumorsynth.apps.train.inference import predict
 
     inputs: Any = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
     written = predict(args.checkpoint, inputs, args.output, device=args.device, overlap=args.overlap,
@@ -185,7 +185,7 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
     """``tumorsynth experiment``."""
     cfg = config_from_args(args)
     _need_torch()
-    from tumorsynth.train.experiment import run_experiment
+    from tumorsynth.apps.train.experiment import run_experiment
 
     res = run_experiment(cfg, args.output, models=args.models, regimes=args.regimes,
                          folds=args.folds, n_folds=args.n_folds, split_seed=args.split_seed,
@@ -198,8 +198,8 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
 
 def run_splits(args: argparse.Namespace) -> int:
     """``tumorsynth splits``."""
-    from tumorsynth.train.data import find_cases
-    from tumorsynth.train.splits import make_splits, save_splits
+    from tumorsynth.apps.train.data import find_cases
+    from tumorsynth.apps.train.splits import make_splits, save_splits
 
     names = [c.name for root in args.dataset for c in find_cases(root, layout=args.layout)]
     splits = make_splits(names, n_folds=args.folds, seed=args.seed)

@@ -61,7 +61,7 @@ def regime_splits(real: Sequence[str], healthy: Sequence[str], regime: str, *,
         >>> regime_splits(["r1", "r2"], ["h1"], "synthetic", n_folds=2, seed=0)
         [{'train': ['h1'], 'val': ['r2']}, {'train': ['h1'], 'val': ['r1']}]
     """
-    from tumorsynth.train.splits import make_splits
+    from tumorsynth.apps.train.splits import make_splits
 
     if regime not in REGIMES:
         raise OptionError(f"regime '{regime}': expected one of {', '.join(REGIMES)}")
@@ -160,8 +160,8 @@ def export_dataset(
         check_labels: read every mask before writing (values, grids).
     """
     from tumorsynth import __version__
-    from tumorsynth.train.data import case_dicts, check_cases, find_cases
-    from tumorsynth.train.splits import load_splits
+    from tumorsynth.apps.train.data import case_dicts, check_cases, find_cases
+    from tumorsynth.apps.train.splits import load_splits
 
     if not 1 <= int(dataset_id) <= 999:
         raise OptionError(f"dataset_id: {dataset_id}, expected 1..999 (nnU-Net's dataset numbers)")

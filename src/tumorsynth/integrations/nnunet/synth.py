@@ -94,7 +94,7 @@ class SynthSettings:
         presets = {str(k): float(v) for k, v in (block.get("presets") or DEFAULT_PRESETS).items()}
         total = sum(presets.values())
         if not total > 0:
-            raise OptionError("dataset.json tumorsynth.presets: all weights are 0")
+            raise OptionError("dataset.json tumorsynth.generator.presets: all weights are 0")
         return cls(healthy=tuple(str(h) for h in block.get("healthy", [])),
                    presets={k: v / total for k, v in presets.items()},
                    prob=float(block.get("prob", 1.0)), overrides=dict(block.get("overrides") or {}),
@@ -125,7 +125,7 @@ class TumorSynthDataset:
 
     def __init__(self, inner: Any, settings: SynthSettings, norm: CTNorm,
                  spacing_mm: Sequence[float], records_dir: str | os.PathLike[str] | None = None) -> None:
-        from tumorsynth.monai_dicts import _normalize_weights
+        from tumorsynth.integrations.monai.dicts import _normalize_weights
 
         self.inner = inner
         self.settings = settings
@@ -214,7 +214,7 @@ class TumorSynthDataset:
     def _synthesize(self, identifier: str, data: np.ndarray, seg: np.ndarray, preset: str,
                     seed: int) -> tuple[str, dict[str, Any] | None, np.ndarray]:
         from tumorsynth import prepare, sample_params
-        from tumorsynth.synthesize import apply_tumors
+        from tumorsynth.generator.step6_synthesize import apply_tumors
 
         if data.ndim != 4 or seg.ndim != 4 or data.shape[1:] != seg.shape[1:]:
             raise InputError(f"{identifier}: nnU-Net case of shape {data.shape} / {seg.shape}; "

@@ -1,0 +1,155 @@
+import random
+
+import numpy as np
+import pytest
+
+import tumorsynth as ts
+from tumorsynth.errors import NoRoomError, OptionError
+from tumorsynth.generator.presets import PRESETS, TUMOR_TYPES
+
+
+def test_same_seed_same_params_different_seed_different(prepared):
+    a = ts.sample_params(prepared, "mix", rng=11)
+    b = ts.sample_params(prepared, "mix", rng=11)
+    c = ts.sample_params(prepared, "mix", rng=12)
+    assert a == b
+    assert a != c
+
+
+def test_generator_and_int_seed_agree(prepared):
+    a = ts.sample_params(prepared, "small", rng=3)
+    b = ts.sample_params(prepared, "small", rng=np.random.default_rng(3))
+    assert a.tumors == b.tumors
+
+
+def test_global_random_state_untouched(prepared):
+    np_state = np.random.get_state()[1].copy()
+    py_state = random.getstate()
+    ts.sample_params(prepared, "mix", rng=1)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert random.getstate() == py_state
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small", "medium", "large", "mix"])
+def test_presets_follow_table6(prepared, preset):
+    for seed in range(4):
+        p = ts.sample_params(prepared, preset, rng=seed, on_no_room="skip")
+        kinds = [t.kind for t in p.tumors]
+        for type_name, (lo, hi) in PRESETS[preset].components:
+            n = kinds.count(type_name) + (p.skipped if preset != "mix" else 0)
+            assert n <= hi and (n >= lo or p.skipped)
+        for t in p.tumors:
+            r = TUMOR_TYPES[t.kind].radius_mm
+            assert all(0.75 * r - 1e-9 <= a <= 1.25 * r + 1e-9 for a in t.semi_axes_mm)
+            lo, hi = TUMOR_TYPES[t.kind].deform_sigma_mm
+            assert lo - 1e-9 <= t.deform_sigma_mm <= hi + 1e-9
+
+
+def test_any_preset_draws_all_five(prepared):
+    seen = {ts.sample_params(prepared, "any", rng=s, on_no_room="skip").preset for s in range(40)}
+    assert seen == set(PRESETS)
+
+
+def test_knob_overrides_and_intensity_modes(prepared):
+    p = ts.sample_params(prepared, "small", rng=0, count=2, radius_mm=6.0, tumor_mean_hu=30.0)
+    assert len(p.tumors) == 2
+    assert all(t.tumor_mean_hu == 30.0 for t in p.tumors)
+    hyper = ts.sample_params(prepared, "small", rng=0, intensity="hyper")
+    assert all(t.tumor_mean_hu > hyper.parenchyma_hu for t in hyper.tumors)
+    hypo = ts.sample_params(prepared, "small", rng=0)
+    assert all(t.tumor_mean_hu < hypo.parenchyma_hu for t in hypo.tumors)
+
+
+def test_switches_change_only_their_step(prepared):
+    full = ts.sample_params(prepared, "large", rng=4, count=1)
+    ablated = ts.sample_params(prepared, "large", rng=4, count=1, deformation=False, edge_blur=False,
+                               mass_effect_on=False, capsule=False)
+    a, b = full.tumors[0], ablated.tumors[0]
+    assert (b.deform_sigma_mm, b.edge_blur_mm, b.mass_effect_mm, b.capsule_hu) == (0, 0, 0, 0)
+    assert a.deform_sigma_mm > 0 and a.edge_blur_mm > 0 and a.mass_effect_mm > 0
+    assert a.centre_vox == b.centre_vox and a.semi_axes_mm == b.semi_axes_mm
+    assert a.texture_seed == b.texture_seed and a.tumor_mean_hu == b.tumor_mean_hu
+
+
+def test_bad_options_name_the_problem(prepared):
+    with pytest.raises(OptionError, match="did you mean 'radius_mm'"):
+        ts.sample_params(prepared, "small", rng=0, radius=3)
+    with pytest.raises(OptionError, match="did you mean 'large'"):
+        ts.sample_params(prepared, "lareg", rng=0)
+    with pytest.raises(OptionError, match="grain_mm must be > 0"):
+        ts.sample_params(prepared, "small", rng=0, grain_mm=0)
+    with pytest.raises(OptionError, match="lo <= hi"):
+        ts.sample_params(prepared, "small", rng=0, contrast_hu=(-10, -50))
+    with pytest.raises(OptionError, match="rng"):
+        ts.sample_params(prepared, "small", rng="seven")
+
+
+def test_tumors_are_placed_deep_in_the_liver_and_apart(prepared, phantom):
+    from scipy import ndimage
+
+    depth = ndimage.distance_transform_edt(phantom.liver, sampling=phantom.spacing_mm)
+    sp = np.asarray(phantom.spacing_mm)
+    for seed in range(3):
+        p = ts.sample_params(prepared, "mix", rng=seed)
+        centres = np.array([t.centre_vox for t in p.tumors])
+        for t in p.tumors:
+            i, j, k = (int(round(v)) for v in t.centre_vox)
+            assert phantom.liver[i, j, k]
+            # inside_fraction 0.75 of the largest semi-axis, minus the coarse grid's error
+            assert depth[i, j, k] >= 0.75 * max(t.semi_axes_mm) - 2 * sp.max()
+        for m in range(len(centres)):
+            for n in range(m):
+                dist = np.linalg.norm((centres[m] - centres[n]) * sp)
+                reach = max(p.tumors[m].semi_axes_mm) + max(p.tumors[n].semi_axes_mm)
+                assert dist >= reach - 2 * sp.max()
+
+
+def test_vessel_avoidance_keeps_small_tumors_off_vessels(prepared, phantom):
+    from scipy import ndimage
+
+    vdist = ndimage.distance_transform_edt(~phantom.vessels, sampling=phantom.spacing_mm)
+    near_on, near_off = [], []
+    for seed in range(6):
+        for flag, acc in ((True, near_on), (False, near_off)):
+            p = ts.sample_params(prepared, "small", rng=seed, vessel_avoidance=flag, strict_vessels=True,
+                                 on_no_room="skip")
+            for t in p.tumors:
+                i, j, k = (int(round(v)) for v in t.centre_vox)
+                acc.append(vdist[i, j, k] / max(t.semi_axes_mm))
+    assert min(near_on) >= 0.7  # clearance 1.0 of the semi-axis, minus grid error
+    assert min(near_off) < min(near_on)
+
+
+def test_no_room_policies_never_loop(phantom):
+    liver = np.zeros_like(phantom.liver)
+    liver[60:64, 50:54, 40:42] = True  # a sliver: 10 x 10 x 6 mm
+    prep = ts.prepare(phantom.ct, liver, phantom.spacing_mm, check_hu=False)
+    with pytest.raises(NoRoomError, match="too small or thin"):
+        ts.sample_params(prep, "large", rng=0)
+    skipped = ts.sample_params(prep, "large", rng=0, on_no_room="skip")
+    assert len(skipped.tumors) == 0 and skipped.skipped >= 1
+    relaxed = ts.sample_params(prep, "large", rng=0, on_no_room="relax", count=1)
+    assert len(relaxed.tumors) == 1
+
+
+def test_fixing_a_knob_keeps_every_other_draw(prepared):
+    base = ts.sample_params(prepared, "medium", rng=21)
+    for knob, value in (("contrast_hu", -40.0), ("grain_mm", 3.0), ("texture_std_hu", 5.0),
+                        ("edge_blur_mm", 1.0), ("mass_effect", 0.05), ("tumor_mean_hu", 30.0)):
+        fixed = ts.sample_params(prepared, "medium", rng=21, **{knob: value})
+        assert [t.centre_vox for t in fixed.tumors] == [t.centre_vox for t in base.tumors], knob
+        assert [t.semi_axes_mm for t in fixed.tumors] == [t.semi_axes_mm for t in base.tumors], knob
+
+
+def test_error_policy_keeps_what_fits(prepared):
+    p = ts.sample_params(prepared, "large", rng=0, count=12)
+    assert 1 <= len(p.tumors) < 12 and p.skipped == 12 - len(p.tumors)
+
+
+def test_out_of_range_knobs_are_refused(prepared):
+    with pytest.raises(OptionError, match="mass_effect"):
+        ts.sample_params(prepared, "small", rng=0, mass_effect=5)
+    with pytest.raises(OptionError, match="tumor_mean_hu"):
+        ts.sample_params(prepared, "small", rng=0, tumor_mean_hu=-2000)
+    p = ts.sample_params(prepared, "small", rng=0, capsule=0)
+    assert all(t.capsule_hu == 0 for t in p.tumors)
