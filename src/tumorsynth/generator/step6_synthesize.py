@@ -204,14 +204,23 @@ class _Noise:
         self.patch = noise_patch((float(corr[0]), float(corr[1]), float(corr[2]))) if self.sd > 0 else np.zeros((1, 1, 1), np.float32)
 
 
-def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: CaseParams) -> list[tuple[slice, slice, slice]]:
+def apply_tumors(out: np.ndarray, label: np.ndarray, liver: np.ndarray, params: CaseParams, *,
+                 host: np.ndarray | None = None) -> list[tuple[slice, slice, slice]]:
     """Write the tumors of ``params`` into ``out`` (CT) and ``label`` in place; return the boxes changed.
 
-    ``out`` must hold the host CT and ``label`` its liver label (1) on entry.
+    ``out`` must hold the host CT and ``label`` its liver label (1) on entry, at least inside the
+    boxes. With ``host`` (the CT), ``out`` and ``label`` may hold anything: the boxes are first
+    filled from ``host`` and ``liver``, and nothing outside them is read or written, so ``out``
+    and ``label`` can be uninitialised (``np.empty``) full-size buffers whose untouched pages
+    never cost anything (the MONAI crop transform uses this to copy only its crops).
     """
     spacing = np.asarray(params.spacing_mm, dtype=np.float64)
     planned = [(t, p) for t, p in zip(params.tumors, plan_tumors(params.tumors, params, liver.shape), strict=True)
                if p is not None]
+    if host is not None:
+        for _, plan in planned:
+            out[plan.box] = host[plan.box]
+            label[plan.box] = liver[plan.box]
     fields = _textures(planned, params.resolution_mm)
     res_var = resolution_var(params)
     for t, plan in planned:
