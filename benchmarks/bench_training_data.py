@@ -5,12 +5,14 @@ Runs the training pipeline of ``tumorsynth train`` at the paper's settings (1 mm
 per training sample, on one core:
 
 * the one-off, cached part (load, RAS, 1 mm resampling, crop centres, ``PrepareLiverd``);
-* the random part (``RandTumord``, then the class-balanced crops, the HU window on the crops,
-  flips, rotations, intensity shift) **with tumors** (probability 1) and **without** (0);
-* inside ``RandTumord``, for the same parameter records: the generator's own work
-  (``Synthesizer``, which restores and rewrites only the tumors' boxes: the floor), and the
+* the random part (``RandTumorCropByLabelClassesd``: tumors and the class-balanced crops in one
+  step; then the HU window on the crops, flips, rotations, intensity shift) **with tumors**
+  (probability 1) and **without** (0);
+* for the same parameter records and crop centres: the generator's own work (``Synthesizer``,
+  which restores and rewrites only the tumors' boxes: the floor); tumorsynth 0.3's two steps
+  (``RandTumord`` copies the whole image and label, then ``RandCropByLabelClassesd``); and the
   whole-volume path of tumorsynth 0.2's transform (``synthesize`` copies the CT and builds a
-  label map, then the label is compared, copied and scanned over the whole volume): "before".
+  label map, then the label is compared, copied and scanned over the whole volume).
 
 It then prints the share of synthesis in the data time and the number of DataLoader workers
 per GPU that keeps a GPU with the given step time fed.
@@ -106,12 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import torch
-    from monai.transforms import Randomizable, apply_transform
+    from monai.transforms import RandCropByLabelClassesd, Randomizable, apply_transform
 
     import tumorsynth as ts
     from tumorsynth.apps.train import TrainConfig
     from tumorsynth.apps.train.data import build_train_transforms
-    from tumorsynth.integrations.monai import RandTumord
+    from tumorsynth.integrations.monai import RandTumorCropByLabelClassesd, RandTumord
+    from tumorsynth.integrations.monai.dicts import _like
 
     torch.set_num_threads(1)  # one DataLoader worker = one core
     cfg = TrainConfig(healthy=["-"], crops_per_case=args.crops, batch_size=args.batch_size)
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ts_list = pipeline.transforms
     first_random = next(i for i, t in enumerate(ts_list) if isinstance(t, Randomizable))
     synth_t = ts_list[first_random]
-    assert isinstance(synth_t, RandTumord)
+    assert isinstance(synth_t, RandTumorCropByLabelClassesd)
     rest = ts_list[first_random + 1:]
 
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -135,7 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     prep = cached["tumor_prep"]
     syn = ts.Synthesizer(cached["image"][0].numpy(), cached["label"][0].numpy() > 0)
 
-    no_t = RandTumord(("image", "label"), prob=0.0, enable_key="synth", indices_key="label_cls_indices")
+    no_t = RandTumorCropByLabelClassesd(
+        ("image", "label"), cfg.patch_size, ratios=list(cfg.crop_ratios), num_classes=3,
+        num_samples=cfg.crops_per_case, indices_key="label_cls_indices", warn=False, prob=0.0,
+        enable_key="synth")
+    no_t.set_random_state(seed=args.seed + 1)
+    two_steps = RandTumord(("image", "label"), prob=1.0, enable_key="synth", indices_key="label_cls_indices")
+    crop_after = RandCropByLabelClassesd(
+        keys=["image", "label"], label_key="label", spatial_size=cfg.patch_size,
+        ratios=list(cfg.crop_ratios), num_classes=3, num_samples=cfg.crops_per_case,
+        indices_key="label_cls_indices", warn=False)
+    crop_after.set_random_state(seed=args.seed + 2)
     status: Counter[str] = Counter()
     n_tumors: list[int] = []
     t_with: list[float] = []
@@ -143,6 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     t_without: list[float] = []
     t_floor: list[float] = []
     t_before: list[float] = []
+    t_two_steps: list[float] = []
+
+    def two_step_path(params: Any) -> None:
+        """0.3: the whole case copied with the tumors pasted, then MONAI's crops."""
+        from tumorsynth.integrations.monai.transforms import _paste_tumors
+
+        d = dict(cached)
+        prep_case = d.pop("tumor_prep")
+        ct0, lab0 = d["image"][0].numpy(), d["label"][0].numpy()
+        img, lab, _, flat = _paste_tumors(ct0, lab0, prep_case, params)
+        d["image"] = _like(d["image"], img)
+        d["label"] = _like(d["label"], lab)
+        d["label_cls_indices"] = two_steps._update_indices(d["label_cls_indices"], flat, prep_case.tumor_value)
+        crop_after(d)
 
     def sample(transform: RandTumord) -> tuple[dict, float, float]:
         t0 = time.perf_counter()
@@ -160,12 +187,14 @@ def main(argv: list[str] | None = None) -> int:
         d, syn_s, total_s = sample(synth_t)
         t_synth.append(syn_s)
         t_with.append(total_s)
-        status[d["tumor_params_status"]] += 1
-        if d["tumor_params"]:
-            params = ts.CaseParams.from_json(d["tumor_params"])
-            n_tumors.append(len(json.loads(d["tumor_params"]).get("tumors", [])))
+        first = d[0]
+        status[first["tumor_params_status"]] += 1
+        if first["tumor_params"]:
+            params = ts.CaseParams.from_json(first["tumor_params"])
+            n_tumors.append(len(json.loads(first["tumor_params"]).get("tumors", [])))
             t_floor.append(_timed(lambda p=params: syn(p)))
             t_before.append(_timed(lambda p=params: _whole_volume_path(cached, p)))
+            t_two_steps.append(_timed(lambda p=params: two_step_path(p)))
         t_without.append(sample(no_t)[2])
     assert prep is cached["tumor_prep"]
 
@@ -181,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{statistics.mean(n_tumors) if n_tumors else 0:.1f} tumors per synthesized case):")
     print(f"  random part WITHOUT tumors (prob 0)    {_ms(t_without)}")
     print(f"  random part WITH tumors                {_ms(t_with)}")
-    print(f"    of which RandTumord                  {_ms(t_synth)}")
+    print(f"    of which tumors + crops (one step)   {_ms(t_synth)}")
     print("  for the same records:")
     print(f"    generator floor (Synthesizer, boxes) {_ms(t_floor)}")
-    print(f"    before: whole-volume path of 0.2     {_ms(t_before)}")
+    print(f"    0.3: RandTumord copy, then crops     {_ms(t_two_steps)}")
+    print(f"    0.2: whole-volume path (no crops)    {_ms(t_before)}")
     print(f"synthesis share of the data time: {100 * share:.0f}%")
     print(f"data time of one step (batch {args.batch_size}): {batch_s:.2f} s on one core")
     print(f"recommended DataLoader workers per GPU for a {args.gpu_step_s:.2f} s GPU step: "

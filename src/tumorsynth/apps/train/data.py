@@ -204,8 +204,9 @@ def build_train_transforms(cfg: Any, *, synth: bool) -> Any:
 
     Cached: load, map labels, RAS, resample to ``cfg.spacing_mm`` (int16 HU, uint8 labels),
     pad to the patch size (air), crop centres per class, [PrepareLiverd].
-    Random: [RandTumord, in HU; it updates the tumor crop centres], crops centred on
-    background / liver / tumor by ``cfg.crop_ratios``, HU window -> [0, 1] (on the crops only),
+    Random: crops centred on background / liver / tumor by ``cfg.crop_ratios`` [with tumors, in
+    HU: RandTumorCropByLabelClassesd, which copies only the crops and centres the tumor class on
+    the new tumor voxels], HU window -> [0, 1] (on the crops only),
     flips, rotations, intensity shift.
     """
     mt = _monai()
@@ -222,22 +223,23 @@ def build_train_transforms(cfg: Any, *, synth: bool) -> Any:
     ]
     keep = ["image", "label", "name"]
     if synth:
-        from tumorsynth.integrations.monai import PrepareLiverd, RandTumord
+        from tumorsynth.integrations.monai import PrepareLiverd, RandTumorCropByLabelClassesd
 
+        # tumors and crops in one step: only the crops are copied, never the whole case
         t.append(PrepareLiverd(("image", "label"), enable_key="synth"))
-        t.append(RandTumord(("image", "label"), prob=cfg.synth_prob, presets=cfg.presets,
-                            enable_key="synth", indices_key="label_cls_indices",
-                            max_indices=MAX_CENTRES_PER_CLASS, **cfg.synth_overrides))
+        t.append(RandTumorCropByLabelClassesd(
+            ("image", "label"), patch, ratios=list(cfg.crop_ratios), num_classes=3,
+            num_samples=int(cfg.crops_per_case), indices_key="label_cls_indices", warn=False,
+            prob=cfg.synth_prob, presets=cfg.presets, enable_key="synth",
+            max_indices=MAX_CENTRES_PER_CLASS, **cfg.synth_overrides))
         keep += ["tumor_params", "tumor_params_status"]
-    t += [
-        mt.RandCropByLabelClassesd(
+    else:
+        t.append(mt.RandCropByLabelClassesd(
             keys=["image", "label"], label_key="label", spatial_size=patch,
             ratios=list(cfg.crop_ratios), num_classes=3, num_samples=int(cfg.crops_per_case),
             indices_key="label_cls_indices", warn=False,
-        ),
-        mt.SelectItemsd(keys=keep),
-        _scale(cfg),
-    ]
+        ))
+    t += [mt.SelectItemsd(keys=keep), _scale(cfg)]
     if cfg.augment:
         t += [
             mt.RandFlipd(keys=["image", "label"], prob=0.1, spatial_axis=0),

@@ -38,6 +38,9 @@ assumed.
 
 Per-sample cost: ``RandTumord`` copies the image and label once (the cache is never modified)
 and works only inside the boxes of the tumors it draws; nothing else scans the volume.
+:class:`RandTumorCropByLabelClassesd` fuses it with MONAI's ``RandCropByLabelClassesd`` and
+copies only the crops: per sample it costs the generator's work plus the crops, whatever the
+size of the CT (what ``tumorsynth train`` uses).
 Random crops belong **after** ``RandTumord``; a crop between ``PrepareLiverd`` and
 ``RandTumord`` is refused with a message naming the fix (:func:`check_pipeline` checks a
 ``Compose`` up front).
@@ -45,6 +48,7 @@ Random crops belong **after** ``RandTumord``; a crop between ``PrepareLiverd`` a
 This module needs MONAI (``pip install 'tumorsynth[train]'``).
 """
 
+from tumorsynth.integrations.monai.crop import RandTumorCropByLabelClassesd
 from tumorsynth.integrations.monai.pipeline import check_pipeline
 from tumorsynth.integrations.monai.prepare import LiverCase, LiverLabelsd, PrepareLiverd
 from tumorsynth.integrations.monai.transforms import (
@@ -59,6 +63,7 @@ __all__ = [
     "LiverCase",
     "LiverLabelsd",
     "PrepareLiverd",
+    "RandTumorCropByLabelClassesd",
     "RandTumord",
     "check_pipeline",
 ]

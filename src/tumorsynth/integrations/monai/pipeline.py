@@ -36,21 +36,27 @@ def check_pipeline(pipeline: Any) -> Any:
     """
     from monai.transforms import Compose
 
-    from tumorsynth.integrations.monai import PrepareLiverd, RandTumord
+    from tumorsynth.integrations.monai import (
+        PrepareLiverd,
+        RandTumorCropByLabelClassesd,
+        RandTumord,
+    )
 
+    tumor_types = (RandTumord, RandTumorCropByLabelClassesd)
     steps = list(pipeline.transforms if isinstance(pipeline, Compose) else pipeline)
     for i, t in enumerate(steps):
-        if isinstance(t, Compose) and any(isinstance(u, (PrepareLiverd, RandTumord))
+        if isinstance(t, Compose) and any(isinstance(u, (PrepareLiverd, *tumor_types))
                                           for u in t.flatten().transforms):
             raise OptionError(f"pipeline: step {i} is a nested Compose holding the tumor "
                               "transforms; use one flat Compose (CacheDataset caches nothing "
                               "of a nested one)")
     prep_at = [i for i, t in enumerate(steps) if isinstance(t, PrepareLiverd)]
-    rand_at = [i for i, t in enumerate(steps) if isinstance(t, RandTumord)]
+    rand_at = [i for i, t in enumerate(steps) if isinstance(t, tumor_types)]
     for r in rand_at:
+        tumors = type(steps[r]).__name__
         before = [p for p in prep_at if p < r]
         if prep_at and not before:
-            raise OptionError(f"pipeline: RandTumord (step {r}) comes before PrepareLiverd "
+            raise OptionError(f"pipeline: {tumors} (step {r}) comes before PrepareLiverd "
                               f"(step {prep_at[0]}); put PrepareLiverd first")
         start = before[-1] if before else -1
         for i in range(start + 1, r):
@@ -59,12 +65,12 @@ def check_pipeline(pipeline: Any) -> Any:
             if before and mod.startswith(_SPATIAL_MODULES):
                 raise OptionError(
                     f"pipeline: {name} (step {i}) changes the grid between PrepareLiverd and "
-                    f"RandTumord (step {r}); move it after RandTumord (random crops belong "
+                    f"{tumors} (step {r}); move it after {tumors} (random crops belong "
                     "after the tumors)")
         for i in range(r):
             mod = type(steps[i]).__module__
             if mod.startswith("monai.transforms.intensity"):
                 raise OptionError(
                     f"pipeline: {type(steps[i]).__name__} (step {i}) changes intensities before "
-                    f"RandTumord (step {r}), which works in HU; move it after RandTumord")
+                    f"{tumors} (step {r}), which works in HU; move it after {tumors}")
     return pipeline

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,16 @@ def _paste_tumors(
     else:
         flat = np.sort(np.concatenate(parts))
     return out, new_label, boxes, flat
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """What one sample pastes: channel 0 of the image and label (views), the case, the record."""
+
+    ct: np.ndarray
+    label: np.ndarray
+    case: LiverCase
+    params: CaseParams
 
 
 class RandTumord(RandomizableTransform, MapTransform):
@@ -254,6 +265,23 @@ class RandTumord(RandomizableTransform, MapTransform):
                          np.ascontiguousarray(liver[box]))
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d, draw = self._draw(data)
+        if draw is None:
+            return d
+        image_key, label_key = self.keys
+        ct_out, lab_out, _, flat = _paste_tumors(draw.ct, draw.label, draw.case, draw.params)
+        d[image_key] = _like(d[image_key], ct_out)
+        d[label_key] = _like(d[label_key], lab_out)
+        if self.indices_key is not None and self.indices_key in d:
+            d[self.indices_key] = self._update_indices(d[self.indices_key], flat, draw.case.tumor_value)
+        return d
+
+    def _draw(self, data: Mapping[Hashable, Any]) -> tuple[dict[Hashable, Any], _Draw | None]:
+        """The random decisions and the record of one sample, nothing pasted yet.
+
+        Returns the output dictionary (record and status written, preparation dropped) and what
+        to paste, or None when the sample passes through unchanged (the status says why).
+        """
         from tumorsynth import sample_params
 
         d = dict(data)
@@ -265,31 +293,31 @@ class RandTumord(RandomizableTransform, MapTransform):
         if image_key not in d or label_key not in d:
             if self.allow_missing_keys:
                 d[self.status_key] = DISABLED
-                return d
+                return d, None
             missing = image_key if image_key not in d else label_key
             raise InputError(f"{_case_name(d, image_key)}: no '{missing}' entry for RandTumord")
         if self.enable_key is not None and not bool(d.get(self.enable_key, True)):
             d[self.status_key] = DISABLED
-            return d
+            return d, None
         case = _case_name(d, image_key)
         if has_prep_entry and prep is None:  # PrepareLiverd skipped it: real tumor or disabled
             label0 = _channel0(d[label_key], key=label_key, case=case)
             tv = 2 if self.tumor_value is None else self.tumor_value
             d[self.status_key] = REAL_TUMOR if _has_value(label0, tv) else DISABLED
-            return d
+            return d, None
         if prep is not None and not isinstance(prep, LiverCase):
             raise InputError(f"{case}: '{self.prep_key}' holds a {type(prep).__name__}, not the "
                              "LiverCase PrepareLiverd stores; prepare cases with PrepareLiverd")
         if not self._do_transform:
             d[self.status_key] = NOT_DRAWN
-            return d
+            return d, None
         ct = _channel0(d[image_key], key=image_key, case=case)
         label = _channel0(d[label_key], key=label_key, case=case)
         if prep is None:  # no PrepareLiverd in the pipeline: prepare on the spot
             prep = self._case_on_the_spot(d, ct, label, case)
             if prep is None:
                 d[self.status_key] = REAL_TUMOR
-                return d
+                return d, None
         elif tuple(ct.shape) != prep.shape or tuple(label.shape) != prep.shape:
             raise InputError(
                 f"{case}: RandTumord got an image of shape {tuple(ct.shape)}, but PrepareLiverd "
@@ -315,13 +343,8 @@ class RandTumord(RandomizableTransform, MapTransform):
                      "(%d such samples in this process)", case, self._preset, last_error,
                      self.n_no_room)
             d[self.status_key] = NO_ROOM
-            return d
-        ct_out, lab_out, _, flat = _paste_tumors(ct, label, prep, params)
-        d[image_key] = _like(d[image_key], ct_out)
-        d[label_key] = _like(d[label_key], lab_out)
-        if self.indices_key is not None and self.indices_key in d:
-            d[self.indices_key] = self._update_indices(d[self.indices_key], flat, prep.tumor_value)
+            return d, None
         d[self.params_key] = params.to_json()
         d[self.status_key] = SYNTHESIZED
         self.n_synthesized += 1
-        return d
+        return d, _Draw(ct, label, prep, params)
