@@ -3,7 +3,7 @@
 For each preset, tumors are made with several seeds on the real CTs of ../shared/data (and on
 the 1 mm phantom) by this checkout's generator and by the previous version's (tumorsynth 0.2,
 commit 3fb8fec by default, checked out into a temporary git worktree and run in a subprocess),
-and the realism report's lesion features (:mod:`tumorsynth.realism`) are compared:
+and the realism report's lesion features (:mod:`tumorsynth.apps.realism`) are compared:
 synthetic-vs-synthetic, the previous version as the reference. Prints per preset and host the
 median of each feature in both versions and the distance ``W / IQR`` between them.
 
