@@ -69,6 +69,7 @@ def run(source: Path, out: Path, workers: int, preset: str, level: int | None) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    ts.tune_allocator()  # as the CLI does (a library leaves the allocator to its caller)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=8, help="cases per dataset (default 8)")
     ap.add_argument("--shape", type=int, nargs=3, default=(256, 256, 160), help="phantom shape (default 256 256 160)")

@@ -23,6 +23,7 @@ PRESETS = ("tiny", "small", "medium", "large", "mix")
 
 
 def main(argv: list[str] | None = None) -> None:
+    ts.tune_allocator()  # as the CLI does (a library leaves the allocator to its caller)
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shape", type=int, nargs=3, default=(384, 384, 256))
     ap.add_argument("--spacing", type=float, nargs=3, default=(1.0, 1.0, 1.0))

@@ -95,6 +95,9 @@ def _whole_volume_path(cached: dict, params: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tumorsynth import tune_allocator
+
+    tune_allocator()  # as the CLI does (a library leaves the allocator to its caller)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phantom", action="store_true", help="use the procedural phantom, not the real CT")
     ap.add_argument("--samples", type=int, default=25, help="random samples to time (default 25)")

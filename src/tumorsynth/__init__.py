@@ -13,12 +13,11 @@ The generator (pure numpy/scipy) in three calls::
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
-
 import importlib
 from types import ModuleType
 
 from tumorsynth import _aliases
+from tumorsynth._version import __version__
 from tumorsynth.errors import (
     InputError,
     NoRoomError,
@@ -41,7 +40,7 @@ from tumorsynth.generator import (
     synthesize_case,
 )
 from tumorsynth.io import Volume, load_case, load_nifti, save_nifti
-from tumorsynth.jobs.allocator import tune_allocator
+from tumorsynth.jobs.allocator import tune_allocator, tune_if_asked
 from tumorsynth.jobs.phantom import Phantom, make_phantom
 
 __all__ = [
@@ -73,6 +72,7 @@ __all__ = [
 ]
 
 _aliases.install()
+tune_if_asked()  # TUMORSYNTH_TUNE_ALLOCATOR=1: the library user's opt-in (the CLI always tunes)
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -11,6 +11,11 @@ import pytest
 
 import tumorsynth as ts
 from tumorsynth.cli import main
+from tumorsynth.errors import (
+    EXIT_CASES_FAILED,
+    InputError,
+    OutputError,
+)
 
 
 def _png_size(path):
@@ -43,7 +48,7 @@ def test_demo_writes_everything_and_replays_identically(tmp_path, capsys):
     assert np.array_equal(a, b)
     assert "replay" in capsys.readouterr().out
     # a second demo into the same folder is refused, clearly
-    assert main(["demo", "-o", str(out)]) == 2
+    assert main(["demo", "-o", str(out)]) == OutputError.exit_code
 
 
 def test_synth_same_seed_same_file_and_liver_label(tmp_path, write_phantom):
@@ -123,10 +128,10 @@ def test_batch_parallel_matches_serial_and_bad_case_fails_alone(tmp_path, write_
     _make_dataset(data, write_phantom)
     (data / "broken.nii.gz").write_text("not an image")
     ts.save_nifti(data / "broken_liver.nii.gz", np.ones((4, 4, 4), np.uint8), affine=np.eye(4))
-    assert main(["batch", str(data), "-o", str(tmp_path / "s"), "--preset", "small", "--seed", "2"]) == 1
+    assert main(["batch", str(data), "-o", str(tmp_path / "s"), "--preset", "small", "--seed", "2"]) == EXIT_CASES_FAILED
     err = capsys.readouterr().err
     assert "broken" in err and "not a NIfTI" in err
-    assert main(["batch", str(data), "-o", str(tmp_path / "p"), "--preset", "small", "--seed", "2", "-j", "2"]) == 1
+    assert main(["batch", str(data), "-o", str(tmp_path / "p"), "--preset", "small", "--seed", "2", "-j", "2"]) == EXIT_CASES_FAILED
     for n in ("case0", "case1", "case2"):
         assert (tmp_path / "s" / n / "ct.nii.gz").read_bytes() == (tmp_path / "p" / n / "ct.nii.gz").read_bytes()
 
@@ -178,7 +183,7 @@ def test_real_multilabel_totalseg(real_dir, tmp_path, capsys):
     assert np.array_equal(lab >= 1, seg_data == 5)
     code = main(["synth", str(ct), str(seg), "--liver-label", "200", "-o", str(tmp_path / "b")])
     err = capsys.readouterr().err
-    assert code == 2 and "values present: 0, 1, 2" in err and "64" in err
+    assert code == InputError.exit_code and "values present: 0, 1, 2" in err and "64" in err
 
 
 @pytest.mark.parametrize("layout_files", ["lits", "msd", "totalseg"])

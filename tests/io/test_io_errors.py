@@ -8,6 +8,9 @@ import pytest
 
 import tumorsynth as ts
 from tumorsynth.cli import main
+from tumorsynth.errors import (
+    NoRoomError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +121,7 @@ def test_liver_too_small(small_case, tmp_path, capsys):
     code, err = _run(capsys, ["synth", str(ct), str(sliver_path), "-o", str(tmp_path / "o"), "--preset", "large",
                               "--seed", "0"])
     _assert_one_line(code, err, "sliver.nii.gz", "no room", "--on-no-room")
-    assert code == 3
+    assert code == NoRoomError.exit_code
     assert not (tmp_path / "o").exists()
     code = main(["synth", str(ct), str(sliver_path), "-o", str(tmp_path / "o"), "--preset", "large",
                  "--seed", "0", "--on-no-room", "skip"])

@@ -3,7 +3,8 @@
 Each subcommand lives in its own module of this package and exposes ``register(subparsers)``;
 heavy imports happen inside the command functions so that ``--help`` stays fast.
 Errors the user can fix (:class:`tumorsynth.errors.TumorsynthError`) are printed as one line,
-``error: ...``, with a non-zero exit status and no traceback.
+``error: ...``, with the exit code of their class and no traceback; the table of exit codes is
+:data:`tumorsynth.errors.EXIT_CODES` (and the README's "Exit codes").
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tumorsynth import __version__
-from tumorsynth.errors import TumorsynthError
+from tumorsynth._version import __version__
+from tumorsynth.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    OutputError,
+    TumorsynthError,
+)
 
 # Modules that contribute subcommands; each defines ``register(subparsers)``.
 # Modules of optional apps are skipped when they are absent from an installation.
@@ -61,37 +68,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 on success)."""
+    """Run the command line; return the exit status (0 on success, see ``EXIT_CODES``)."""
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:  # --help, --version, or a usage error (already printed)
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    from tumorsynth.jobs.allocator import tune_allocator
+
+    tune_allocator()  # the CLI keeps glibc's freed blocks for reuse (the library leaves it to the caller)
     level = logging.WARNING - 10 * min(int(args.verbose), 2)
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     logging.getLogger("nibabel").propagate = False  # nibabel prints its own warnings once
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
     except TumorsynthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = "" if exc.exit_code != EXIT_INTERNAL else "; please report it with the command line"
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; nothing half-written was kept (a batch resumes where it stopped)",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:  # disk full, permissions, ... on a path we did not foresee
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"error: {where}{exc.strerror or exc}; check the path and free space", file=sys.stderr)
-        return 74
+        return OutputError.exit_code
     except Exception as exc:  # a bug: one line, the traceback only with -v
         if args.verbose:
             raise
         print(f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}); rerun with -v and "
               "report it with the command line", file=sys.stderr)
-        return 70
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

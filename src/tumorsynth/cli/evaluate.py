@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from tumorsynth.cli.options import add_jobs_option, check_jobs
+
 EVALUATE_HELP = """\
 Score predicted label maps (0 background, 1 liver, 2 tumor) against ground truth: tumor and
 liver DSC and NSD at 2 mm in each case's physical spacing, lesion-wise detection by tumor size
@@ -45,7 +47,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the CI (default 2000)")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level of the CI (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    p.add_argument("-j", "--workers", type=int, default=1, help="cases evaluated in parallel processes (default 1)")
+    add_jobs_option(p, "cases evaluated")
     sel = p.add_argument_group("select cases (folders only; default: every ground-truth case)")
     sel.add_argument("--cases", metavar="NAME,...", help="comma-separated case names to evaluate")
     sel.add_argument("--split", metavar="FILE", help="nnU-Net style split JSON; evaluate one fold's 'val' cases")
@@ -107,12 +109,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise OptionError(f"--alpha {args.alpha}: expected a number between 0 and 1, e.g. 0.05")
     if not math.isfinite(args.tolerance_mm) or args.tolerance_mm < 0:
         raise OptionError(f"--tolerance-mm {args.tolerance_mm}: expected a number >= 0")
+    check_jobs(args.jobs)
     common = {"tolerance_mm": args.tolerance_mm, "connectivity": args.connectivity}
     cases = _selected_cases(args)
     if pred.is_dir() and gt.is_dir():
         summary = evaluate_folder(
             pred, gt, args.output, n_bootstrap=args.bootstrap, alpha=args.alpha, seed=args.seed,
-            cases=cases, workers=args.workers, **common,
+            cases=cases, workers=args.jobs, **common,
         )
     elif cases is not None:
         raise OptionError("--cases/--split select cases of folders; PRED and GT are files")

@@ -10,7 +10,7 @@ import argparse
 import time
 from typing import Any
 
-from tumorsynth.errors import OptionError
+from tumorsynth.errors import MissingDependencyError, OptionError
 
 NAMES = ("examples", "shape", "texture", "types", "ablation", "steps")
 
@@ -95,7 +95,7 @@ def run_figures(args: argparse.Namespace) -> int:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise OptionError("needs matplotlib: pip install 'tumorsynth[figures]'") from None
+        raise MissingDependencyError("needs matplotlib: pip install 'tumorsynth[figures]'") from None
     host = load_host(args.ct, args.liver, liver_label=args.liver_label)
     for name in names:
         t0 = time.perf_counter()

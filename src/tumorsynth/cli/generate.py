@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any
 
-from tumorsynth.errors import OptionError
+from tumorsynth.cli.options import add_jobs_option, check_jobs, number_or_range, parse_set
+from tumorsynth.errors import EXIT_CASES_FAILED, MissingDependencyError, OptionError
 
 SYNTH_EPILOG = """\
 outputs (in OUTDIR): ct.nii.gz (CT with tumors, same grid, affine and data type as the input),
@@ -33,37 +34,11 @@ def _label_list(text: str) -> int | tuple[int, ...]:
     return vals[0] if len(vals) == 1 else vals
 
 
-def _number_or_range(text: str) -> float | tuple[float, float]:
-    parts = [p for p in text.replace(":", ",").split(",") if p.strip()]
-    try:
-        vals = [float(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number or a range lo,hi") from None
-    if len(vals) == 1:
-        return vals[0]
-    if len(vals) == 2:
-        return (vals[0], vals[1])
-    raise argparse.ArgumentTypeError(f"{text!r}: give a number or a range lo,hi")
-
-
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise OptionError(f"--set {item!r}: use KEY=VALUE, e.g. --set radius_mm=12 (see `tumorsynth presets`)")
-        key, value = item.split("=", 1)
-        key = key.strip().replace("-", "_")
-        v = value.strip()
-        if v.lower() in ("true", "false", "on", "off", "yes", "no"):
-            out[key] = v.lower() in ("true", "on", "yes")
-        elif v.lower() in ("none", "default"):
-            out[key] = None
-        else:
-            try:
-                out[key] = _number_or_range(v)
-            except argparse.ArgumentTypeError:
-                out[key] = v
-    return out
+def _generator_set(items: list[str]) -> dict[str, Any]:
+    """``--set KNOB=VALUE`` items as generator knobs (no knob takes the word "none": it reads as
+    the default, as it always did)."""
+    knobs = parse_set(items, example="radius_mm=12 (see `tumorsynth presets`)")
+    return {k: None if isinstance(v, str) and v.lower() == "none" else v for k, v in knobs.items()}
 
 
 def _add_generator_options(p: argparse.ArgumentParser, seed_default: str = "a fresh seed, recorded in params.json") -> None:
@@ -74,17 +49,17 @@ def _add_generator_options(p: argparse.ArgumentParser, seed_default: str = "a fr
     g.add_argument("--seed", type=int, default=None,
                    help="random seed; the same seed on the same inputs gives the same tumors "
                         f"(default: {seed_default})")
-    g.add_argument("--count", type=_number_or_range, default=None, metavar="N|LO,HI",
+    g.add_argument("--count", type=number_or_range, default=None, metavar="N|LO,HI",
                    help="number of tumors of each type in the preset")
-    g.add_argument("--radius-mm", type=_number_or_range, default=None, metavar="R|LO,HI",
+    g.add_argument("--radius-mm", type=number_or_range, default=None, metavar="R|LO,HI",
                    help="tumor radius r in mm (semi-axes drawn from 0.75 r to 1.25 r)")
     g.add_argument("--intensity", choices=("hypo", "hyper", "paper"), default=None,
                    help="tumor darker than the liver (hypo, default), brighter (hyper), or the "
                         "darkening of the paper's code (paper)")
-    g.add_argument("--contrast-hu", type=_number_or_range, default=None, metavar="C|LO,HI",
+    g.add_argument("--contrast-hu", type=number_or_range, default=None, metavar="C|LO,HI",
                    help="tumor mean minus liver parenchyma, HU; write negative values with '=', "
                         "e.g. --contrast-hu=-50,-30")
-    g.add_argument("--tumor-mean-hu", type=_number_or_range, default=None, metavar="HU|LO,HI",
+    g.add_argument("--tumor-mean-hu", type=number_or_range, default=None, metavar="HU|LO,HI",
                    help="absolute tumor mean in HU (overrides --contrast-hu)")
     g.add_argument("--on-no-room", choices=("error", "skip", "relax"), default=None,
                    help="when the liver is too small or thin for a tumor: stop with an error (default), "
@@ -96,7 +71,9 @@ def _add_generator_options(p: argparse.ArgumentParser, seed_default: str = "a fr
                        ("capsule", "no capsule rim")):
         g.add_argument(f"--no-{step}", action="store_true", help=text)
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any generator knob, number or lo,hi range, e.g. --set grain_mm=3 --set mass_effect=0.05,0.1")
+                   help="any generator knob (repeatable): a number fixes it, lo,hi draws it uniformly, "
+                        "true/false switches it, default resets it; e.g. --set grain_mm=3 "
+                        "--set mass_effect=0.05,0.1")
 
 
 def _knobs(args: argparse.Namespace) -> dict[str, Any]:
@@ -110,7 +87,7 @@ def _knobs(args: argparse.Namespace) -> dict[str, Any]:
                        ("no_capsule", "capsule")):
         if getattr(args, flag, False):
             k[knob] = False
-    k.update(_parse_set(getattr(args, "set", []) or []))
+    k.update(_generator_set(getattr(args, "set", []) or []))
     from tumorsynth.generator.step2_sampling import resolve_knobs
 
     resolve_knobs(k)  # fail early, before reading any file
@@ -145,13 +122,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"finished {merged['finished']} of {merged['total']}, failed {len(merged['failed'])}, "
               f"in progress {len(merged['in_progress'])}, not done {len(merged['not_done'])} "
               f"({len(merged['jobs'])} job(s)); summary: {args.summarize}/batch_summary.json")
-        return 1 if merged["failed"] else 0
+        return EXIT_CASES_FAILED if merged["failed"] else 0
     if args.input is None or args.output is None:
         raise OptionError("batch needs an INPUT folder or .csv and -o OUTDIR (or --summarize OUTDIR)")
     knobs = _knobs(args)
     bar = _progress()
     common = dict(preset=args.preset, seed=args.seed if args.seed is not None else 0, layout=args.layout,
-                  liver_label=args.liver_label, workers=args.workers, preview=not args.no_preview,
+                  liver_label=args.liver_label, workers=check_jobs(args.jobs), preview=not args.no_preview,
                   progress=bar, shard=args.shard, job_name=args.job_name,
                   compression_level=args.compression_level,
                   stale_after_s=None if args.stale_after_hours is None else args.stale_after_hours * 3600.0)
@@ -167,7 +144,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
           f"in {summary.seconds:.1f} s; summary: {args.output}/batch_summary.json")
     for name, err in summary.failed.items():
         print(f"failed: {name}: {err}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return EXIT_CASES_FAILED if summary.failed else 0
 
 
 def _dask_client(address: str, timeout: str = "20s") -> Any:
@@ -175,7 +152,7 @@ def _dask_client(address: str, timeout: str = "20s") -> Any:
     try:
         from distributed import Client
     except ImportError:
-        raise OptionError("--dask-scheduler needs dask.distributed: pip install 'tumorsynth[dask]'") from None
+        raise MissingDependencyError("--dask-scheduler needs dask.distributed: pip install 'tumorsynth[dask]'") from None
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -288,7 +265,7 @@ def register(sub: Any) -> None:
     p.add_argument("--layout", default="auto", choices=("auto", "lits", "msd", "btcv", "totalseg", "pairs"))
     p.add_argument("--liver-label", type=_label_list, default=None, metavar="N[,M]",
                    help="override the layout's liver label values")
-    p.add_argument("-j", "--workers", type=int, default=1, help="worker processes (default 1)")
+    add_jobs_option(p, "cases synthesized")
     p.add_argument("--no-preview", action="store_true", help="do not write preview.png files")
     s = p.add_argument_group("many jobs, one dataset (docs/scale.md)")
     s.add_argument("--shard", metavar="K/N", default=None,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
+
+from tumorsynth.errors import EXIT_USAGE
 
 NNUNET_HELP = """\
 nnU-Net v2 with synthetic tumors on the fly (docs/nnunet.md):
@@ -46,11 +49,31 @@ def _parse_json(text: str | None, what: str) -> Any:
         raise OptionError(f"{what}: not valid JSON ({exc.msg}): {text!r}") from None
 
 
+def _overrides(items: list[str] | None) -> dict[str, Any] | None:
+    """Generator knobs of ``--set KEY=VALUE`` (repeatable); the old ``--set JSON`` still works."""
+    from tumorsynth.cli.options import parse_set, warn_deprecated
+    from tumorsynth.errors import OptionError
+
+    if not items:
+        return None
+    knobs: dict[str, Any] = {}
+    for item in items:
+        if item.lstrip().startswith("{"):
+            warn_deprecated("--set JSON", "--set KEY=VALUE (repeatable), e.g. --set contrast_hu=-60,-20")
+            table = _parse_json(item, "--set")
+            if not isinstance(table, dict):
+                raise OptionError(f"--set {item!r}: expected a JSON table of knobs")
+            knobs.update(table)
+        else:
+            knobs.update(parse_set([item], example="contrast_hu=-60,-20"))
+    return knobs
+
+
 def _export(args: argparse.Namespace) -> int:
     from tumorsynth.integrations.nnunet import export_dataset
 
     presets = _parse_json(args.presets, "--presets")
-    overrides = _parse_json(args.set, "--set")
+    overrides = _overrides(args.set)
     rec = export_dataset(
         args.output, healthy=args.healthy or [], real=args.real or [], dataset_id=args.dataset_id,
         name=args.name, regime=args.regime, splits=args.splits, n_folds=args.folds,
@@ -82,7 +105,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("nnunet", help="nnU-Net v2: export a dataset, install the trainer",
                               description=NNUNET_HELP, formatter_class=fmt)
     sub = p.add_subparsers(dest="nnunet_command", metavar="SUBCOMMAND")
-    p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
+    p.set_defaults(func=lambda a: (p.print_help(sys.stderr), EXIT_USAGE)[1])
 
     e = sub.add_parser("export", help="write an nnU-Net raw dataset", description=EXPORT_HELP,
                        formatter_class=fmt)
@@ -98,7 +121,9 @@ def register(subparsers: Any) -> None:
     e.add_argument("--presets", metavar="JSON", help='tumor types and weights, e.g. \'{"small": 0.5, "large": 0.5}\' '
                                                     "(default: the paper's five at 0.2)")
     e.add_argument("--prob", type=float, default=1.0, help="probability of tumors per healthy sample (default 1)")
-    e.add_argument("--set", metavar="JSON", help='generator knobs, e.g. \'{"contrast_hu": [-60, -20]}\'')
+    e.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any generator knob (repeatable), as for synth: a number fixes it, lo,hi draws it "
+                        "uniformly, e.g. --set contrast_hu=-60,-20")
     e.add_argument("--seed", type=int, default=0, help="base seed of the data workers (default 0)")
     e.add_argument("--layout", default="auto", help="dataset layout (default auto)")
     e.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")

@@ -7,9 +7,10 @@ Subcommands: ``build``, ``add-reader``, ``readers``, ``serve``, ``report``, ``ex
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from tumorsynth.errors import OptionError
+from tumorsynth.errors import EXIT_USAGE, OptionError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -188,7 +189,7 @@ def register(subparsers: Any) -> None:
         "study", help="Visual Turing Test: build, serve and report a blinded reader study",
         description=STUDY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    study.set_defaults(func=lambda _args: (study.print_help(), 1)[1])
+    study.set_defaults(func=lambda _args: (study.print_help(sys.stderr), EXIT_USAGE)[1])
     sub = study.add_subparsers(dest="study_command", metavar="SUBCOMMAND")
 
     b = sub.add_parser("build", help="build a blinded study folder from real and synthetic cases",

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tumorsynth.cli.options import add_deprecated_alias, parse_set
+
 TRAIN_HELP = """\
 Train a tumor segmentation model (MONAI U-Net or Swin UNETR) with the paper's recipe:
 1 mm grid, HU window [-21, 189] -> [0, 1], 96^3 patches, Dice + cross-entropy, AdamW (lr 4e-4,
@@ -48,13 +50,13 @@ example: tumorsynth splits LiTS -o splits.json --folds 5 --seed 12345
 
 
 def _need_torch() -> None:
-    from tumorsynth.errors import OptionError
+    from tumorsynth.errors import MissingDependencyError
 
     for mod in ("torch", "monai"):
         try:
             __import__(mod)
         except ModuleNotFoundError:
-            raise OptionError(f"this command needs {mod}: pip install 'tumorsynth[train]'") from None
+            raise MissingDependencyError(f"this command needs {mod}: pip install 'tumorsynth[train]'") from None
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -68,11 +70,14 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-epochs", type=int, metavar="N")
     g.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps (short runs)")
     g.add_argument("--batch-size", type=int, metavar="N")
-    g.add_argument("--workers", type=int, metavar="N", help="data loader workers per process")
+    g.add_argument("--loader-workers", type=int, metavar="N",
+                   help="DataLoader worker processes per training process (setting num_workers)")
+    add_deprecated_alias(g, "--workers", dest="loader_workers", new="--loader-workers", type=int, metavar="N")
     g.add_argument("--device", help="auto (default), cpu, cuda")
     g.add_argument("--seed", type=int)
     g.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any setting, value as JSON (e.g. --set patch_size=[64,64,64]); repeatable")
+                   help="any setting (repeatable): a number, a list 64,64,64 or [64,64,64], true/false, "
+                        "a JSON table {...}, or text; e.g. --set lr=2e-4 --set cache=disk")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -129,13 +134,13 @@ def register(subparsers: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainConfig` of a command line: file, then flags, then ``--set``."""
-    from tumorsynth.apps.train.config import TrainConfig, load_config, parse_set
+    from tumorsynth.apps.train.config import TrainConfig, load_config
 
     cfg = load_config(args.config) if getattr(args, "config", None) else TrainConfig()
     flags = {
         "real": args.real, "healthy": args.healthy, "splits": args.splits, "regime": args.regime,
         "model": args.model, "max_epochs": args.max_epochs, "max_steps": args.max_steps,
-        "batch_size": args.batch_size, "num_workers": args.workers, "device": args.device,
+        "batch_size": args.batch_size, "num_workers": args.loader_workers, "device": args.device,
         "seed": args.seed,
         "fold": getattr(args, "fold", None), "out": getattr(args, "output", None),
         "init_from": getattr(args, "init_from", None),
@@ -145,7 +150,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         cfg.resume = False
     if args.no_progress:
         cfg.progress = False
-    cfg.update(parse_set(args.set), source="--set")
+    cfg.update(parse_set(args.set, example="max_epochs=50"), source="--set")
     return cfg
 
 

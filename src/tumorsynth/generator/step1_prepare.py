@@ -23,12 +23,68 @@ from tumorsynth.generator.step1_host import (
     estimate_resolution,
     fallback_noise,
 )
-from tumorsynth.io import LIVER_HU_RANGE
 
-__all__ = ["Prepared", "liver_bbox", "prepare"]
+__all__ = ["LIVER_HU_RANGE", "Prepared", "check_ct_hu", "liver_bbox", "prepare"]
 
 MAX_CANDIDATES = 60_000
 DEFAULT_HOST = HostModel(10.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # for Prepared built by hand
+
+#: Liver median outside this range (HU) means the CT is not in Hounsfield units or the mask is wrong.
+LIVER_HU_RANGE = (-150.0, 400.0)
+#: Liver intensities all within +-this many units: an intensity-scaled image (0..1, z-scores).
+SCALED_LIMIT = 4.0
+_SCALED_FIX = "use the CT in Hounsfield units, before any intensity scaling or normalisation"
+
+
+def check_ct_hu(ct: np.ndarray, liver: np.ndarray, *, source: object = "CT",
+                scaled_fix: str = _SCALED_FIX) -> float:
+    """Check that a CT is in Hounsfield units, judged by its liver; return the liver's median HU.
+
+    The one HU sanity check of tumorsynth (files, arrays and MONAI dictionaries all use it).
+    Judging the liver, not the whole image, also works on tightly cropped scans without air. A
+    refusal is an :class:`~tumorsynth.errors.InputError` of one line: ``source`` (the file or
+    case), the problem, the fix:
+
+    - liver intensities all within -4..4: an intensity-scaled image; ``scaled_fix`` says what to
+      do (the MONAI transforms say where to put them in the pipeline);
+    - liver median above 400: raw scanner values (for example 0..4095 with air at 0); apply the
+      rescale intercept;
+    - liver median below -150: a mask that does not belong to this CT, or a CT not in HU.
+
+    At most about 200,000 liver voxels are read (a regular subsample).
+
+    Example:
+        >>> ct = np.full((8, 8, 8), 60.0); ct[::2] += 20.0
+        >>> check_ct_hu(ct, np.ones(ct.shape, bool))
+        70.0
+    """
+    liver = np.asarray(liver, dtype=bool)
+    n = int(np.count_nonzero(liver))
+    step = max(1, int(round((n / 200_000) ** (1 / 3)))) if n > 200_000 else 1
+    vals = np.asarray(ct[::step, ::step, ::step][liver[::step, ::step, ::step]], dtype=np.float32)
+    if vals.size == 0:
+        vals = np.asarray(ct[liver], dtype=np.float32)
+    if vals.size == 0:
+        raise InputError(f"{source}: the liver mask is empty; check the mask and its label value")
+    med = float(np.median(vals))
+    lo, hi = LIVER_HU_RANGE
+    if float(np.abs(vals).max()) <= SCALED_LIMIT:
+        raise InputError(
+            f"{source}: liver intensities lie within {-SCALED_LIMIT:g}..{SCALED_LIMIT:g} "
+            f"(median {med:.3g}), not Hounsfield units; it looks intensity-scaled; {scaled_fix}"
+        )
+    if not lo <= med <= hi:
+        hint = (
+            "it looks like raw scanner values, not Hounsfield units; apply the rescale slope and "
+            "intercept (often: subtract 1024)"
+            if med > hi
+            else "check that the mask belongs to this CT and the CT is in Hounsfield units"
+        )
+        raise InputError(
+            f"{source}: liver median is {med:.0f}, outside the {lo:.0f}..{hi:.0f} HU expected of "
+            f"liver; {hint}"
+        )
+    return med
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,7 +177,8 @@ def prepare(
             larger) are vessels.
         vessel_smooth_mm: Gaussian smoothing before thresholding.
         coarse_mm: step of the coarse grid for the maps (about; integer strides per axis).
-        check_hu: refuse a CT whose liver is not at liver HU (raw scanner values, wrong mask).
+        check_hu: refuse a CT whose liver is not at liver HU (raw scanner values, an
+            intensity-scaled image, a wrong mask): :func:`check_ct_hu`.
 
     Example:
         >>> from tumorsynth import make_phantom
@@ -165,12 +222,8 @@ def prepare(
     vals = np.asarray(ct_box[::sub, ::sub, ::sub][liver_box[::sub, ::sub, ::sub]], dtype=np.float32)
     if vals.size < 10:
         vals = np.asarray(ct_box[liver_box], dtype=np.float32)
-    med0 = float(np.median(vals))
-    lo, hi = LIVER_HU_RANGE
-    if check_hu and not lo <= med0 <= hi:
-        hint = ("raw scanner values, not Hounsfield units? apply the rescale intercept (often -1024)"
-                if med0 > hi else "is the CT in Hounsfield units and the mask this CT's liver?")
-        raise InputError(f"CT: liver median is {med0:.0f}, outside the {lo:.0f}..{hi:.0f} HU of liver; {hint}")
+    if check_hu:
+        check_ct_hu(ct_box, liver_box, source="CT")
     # parenchyma: drop the bright tail (vessels) and the dark tail before the robust statistics
     q_lo, q_hi = np.percentile(vals, [5, 85])
     core = vals[(vals >= q_lo) & (vals <= q_hi)] if vals.size > 100 else vals

@@ -35,7 +35,6 @@ from tumorsynth.generator.step3_plan import (
 from tumorsynth.generator.step3_shape import soft_mask
 from tumorsynth.generator.step4_texture import scaled_textures, tumor_noise_sd
 from tumorsynth.generator.step5_postprocess import capsule_profile
-from tumorsynth.jobs.allocator import tune_allocator
 
 __all__ = ["Synthesizer", "TumorPlan", "apply_tumors", "plan_tumor", "synthesize", "synthesize_case"]
 
@@ -274,7 +273,6 @@ def synthesize(ct: np.ndarray, liver: np.ndarray, params: CaseParams) -> tuple[n
         >>> bool((label == 2).any()), ct2.dtype == ph.ct.dtype
         (True, True)
     """
-    tune_allocator()
     ct = np.asarray(ct)
     mask = _as_mask(liver)
     _check_inputs(ct, mask, params)
@@ -297,7 +295,6 @@ class Synthesizer:
     """
 
     def __init__(self, ct: np.ndarray, liver: np.ndarray) -> None:
-        tune_allocator()
         self.ct = np.asarray(ct)
         self.liver = _as_mask(liver)
         if self.ct.shape != self.liver.shape:

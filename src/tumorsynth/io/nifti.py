@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from tumorsynth.errors import InputError
+from tumorsynth.generator.step1_prepare import LIVER_HU_RANGE, check_ct_hu
 
 __all__ = [
+    "LIVER_HU_RANGE",
     "NIFTI_SUFFIXES",
     "Volume",
     "atomic_path",
@@ -44,9 +46,6 @@ __all__ = [
 ]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-
-# Liver median outside this range means the CT is not in Hounsfield units (or the mask is wrong).
-LIVER_HU_RANGE = (-150.0, 400.0)
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,19 @@ class Volume:
         return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]
 
 
-def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
-    """Voxel spacing in mm of each array axis: the norms of the affine's first three columns."""
+def spacing_from_affine(affine: Any) -> tuple[float, float, float]:
+    """Voxel spacing in mm of each array axis: the norms of the affine's first three columns.
+
+    The one place tumorsynth turns an affine into a spacing. ``affine`` is a 4x4 (or 3x3) array:
+    numpy, a nested sequence, or a torch tensor (a MONAI ``MetaTensor.affine``, on any device;
+    it is detached and copied to the CPU, torch is not imported here).
+
+    Example:
+        >>> spacing_from_affine(np.diag([-0.8, 0.8, 5.0, 1.0]))
+        (0.8, 0.8, 5.0)
+    """
+    if hasattr(affine, "detach"):  # torch tensor, without importing torch
+        affine = affine.detach().cpu().numpy()
     a = np.asarray(affine, dtype=float)
     sp = np.sqrt((a[:3, :3] ** 2).sum(axis=0))
     return (float(sp[0]), float(sp[1]), float(sp[2]))
@@ -205,33 +215,6 @@ def _present_values(arr: np.ndarray, limit: int = 64) -> str:
         vals = np.unique(arr)
     shown = ", ".join(str(int(v)) if float(v).is_integer() else f"{float(v):g}" for v in vals[:limit])
     return shown + (", ..." if len(vals) > limit else "")
-
-
-def check_ct_hu(ct: np.ndarray, liver: np.ndarray, *, source: str | os.PathLike[str] = "CT") -> float:
-    """Check that a CT is in Hounsfield units, judged by its liver; return the liver's median HU.
-
-    Raw scanner values (for example 0..4095 with air at 0) put the liver near 1,000 and are
-    refused with a hint to apply the rescale intercept. Checking the liver, not the whole image,
-    also works on tightly cropped scans without air.
-    """
-    step = max(1, int(round((np.count_nonzero(liver) / 200_000) ** (1 / 3)))) if liver.size > 8_000_000 else 1
-    vals = np.asarray(ct[::step, ::step, ::step][liver[::step, ::step, ::step]], dtype=np.float32)
-    if vals.size == 0:
-        vals = np.asarray(ct[liver], dtype=np.float32)
-    med = float(np.median(vals))
-    lo, hi = LIVER_HU_RANGE
-    if not lo <= med <= hi:
-        hint = (
-            "it looks like raw scanner values, not Hounsfield units; apply the rescale slope and "
-            "intercept (often: subtract 1024)"
-            if med > hi
-            else "check that the mask belongs to this CT and the CT is in Hounsfield units"
-        )
-        raise InputError(
-            f"{source}: liver median is {med:.0f}, outside the {lo:.0f}..{hi:.0f} HU expected of "
-            f"liver; {hint}"
-        )
-    return med
 
 
 def load_case(

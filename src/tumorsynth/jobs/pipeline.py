@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tumorsynth import __version__
+from tumorsynth._version import __version__
 from tumorsynth.errors import (
     InputError,
     NoRoomError,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tumorsynth.io import write_bytes_atomic
+from tumorsynth.io import spacing_from_affine, write_bytes_atomic
 
 __all__ = [
     "LIVER_WINDOW",
@@ -105,7 +105,7 @@ def radiological_slices(
     p = np.asarray(point_vox, dtype=float)[perm]
     p = np.where(flips, shape[perm] - 1 - p, p)
     i, j, k = (int(np.clip(round(float(v)), 0, n - 1)) for v, n in zip(p, view.shape, strict=True))
-    spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))[perm]
+    spacing = np.asarray(spacing_from_affine(affine))[perm]
     sx, sy, sz = (float(v) for v in spacing)
     axial = view[:, :, k].T[::-1, ::-1]  # rows: anterior -> posterior; cols: right -> left
     coronal = view[:, j, :].T[::-1, ::-1]  # rows: superior -> inferior; cols: right -> left

@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 
 from tumorsynth.cli import main
+from tumorsynth.errors import (
+    MissingDependencyError,
+    OptionError,
+)
 
 
 def test_one_figure_on_the_phantom(mpl, tmp_path, capsys) -> None:
@@ -26,7 +30,7 @@ def test_one_figure_on_the_phantom(mpl, tmp_path, capsys) -> None:
 
 
 def test_bad_name_lists_the_choices(tmp_path, capsys) -> None:
-    assert main(["figures", "shap", "-o", str(tmp_path)]) == 2
+    assert main(["figures", "shap", "-o", str(tmp_path)]) == OptionError.exit_code
     err = capsys.readouterr().err
     assert "did you mean 'shape'" in err
     for name in ("examples", "shape", "texture", "types", "ablation", "steps", "all"):
@@ -56,7 +60,7 @@ def test_missing_file_is_one_line(mpl, tmp_path, capsys) -> None:
 
 def test_missing_matplotlib_is_explained(monkeypatch, tmp_path, capsys) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    assert main(["figures", "steps", "-o", str(tmp_path)]) == 2
+    assert main(["figures", "steps", "-o", str(tmp_path)]) == MissingDependencyError.exit_code
     assert "needs matplotlib: pip install 'tumorsynth[figures]'" in capsys.readouterr().err
 
 

@@ -12,7 +12,13 @@ from reader_study_cases import write_healthy_case, write_real_case
 from tumorsynth.apps.reader_study import export_study, import_sheet, store
 from tumorsynth.apps.reader_study.layout import StudyPaths, load_key
 from tumorsynth.cli import main
-from tumorsynth.errors import InputError, OptionError, OutputExistsError
+from tumorsynth.errors import (
+    EXIT_USAGE,
+    InputError,
+    OptionError,
+    OutputError,
+    OutputExistsError,
+)
 
 
 def test_export_then_import(fresh_study, tmp_path: Path) -> None:
@@ -100,15 +106,15 @@ def test_cli_build_add_reader_report_export(tmp_path: Path, capsys: pytest.Captu
         assert store.find_reader(conn, carol) is None  # the old token no longer works
     capsys.readouterr()
 
-    # user errors: one line, exit status 2, no traceback
-    assert main(["study", "add-reader", str(study), "alice"]) == 2
+    # user errors: one line, the exit code of their kind, no traceback
+    assert main(["study", "add-reader", str(study), "alice"]) == OptionError.exit_code
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--reissue" in err and "Traceback" not in err
-    assert main(["study", "build", "--real", str(real), "--synthetic", str(syn), "-o", str(study)]) == 2
+    assert main(["study", "build", "--real", str(real), "--synthetic", str(syn), "-o", str(study)]) == OutputError.exit_code
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["study", "report", str(tmp_path / "nothing"), "-o", str(tmp_path / "r")]) == 2
+    assert main(["study", "report", str(tmp_path / "nothing"), "-o", str(tmp_path / "r")]) == InputError.exit_code
     assert "study folder not found" in capsys.readouterr().err
-    assert main(["study", "build", "--real", str(real), "-o", str(tmp_path / "x")]) == 2
+    assert main(["study", "build", "--real", str(real), "-o", str(tmp_path / "x")]) == OptionError.exit_code
     assert "real and synthetic" in capsys.readouterr().err
 
     assert main(["study", "readers", str(study)]) == 0
@@ -119,7 +125,7 @@ def test_cli_build_add_reader_report_export(tmp_path: Path, capsys: pytest.Captu
     assert main(["study", "export", str(study), "-o", str(tmp_path / "exp")]) == 0
     assert (tmp_path / "exp" / "answer_sheet.csv").is_file()
     capsys.readouterr()
-    assert main(["study"]) == 1  # no subcommand: help
+    assert main(["study"]) == EXIT_USAGE  # no subcommand: help
 
 
 def test_cli_serve_refuses_busy_port(study, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,7 +135,7 @@ def test_cli_serve_refuses_busy_port(study, capsys: pytest.CaptureFixture[str]) 
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        assert main(["study", "serve", str(study.study_dir), "--port", str(port)]) == 2
+        assert main(["study", "serve", str(study.study_dir), "--port", str(port)]) == OptionError.exit_code
     assert "another --port" in capsys.readouterr().err
 
 
@@ -141,14 +147,14 @@ def test_healthy_folder_needs_masks(tmp_path: Path, capsys: pytest.CaptureFixtur
     ct, _ = write_healthy_case(healthy, "h0", 2)
     (healthy / "h0_liver.nii.gz").unlink()
     rc = main(["study", "build", "--real", str(real), "--healthy", str(healthy), "-o", str(tmp_path / "s")])
-    assert rc == 2
+    assert rc == InputError.exit_code
     err = capsys.readouterr().err
     assert "no cases found" in err and str(healthy) in err
     # a list file naming a CT without its mask
     lst = tmp_path / "healthy.txt"
     lst.write_text(f"{ct}\n")
     rc = main(["study", "build", "--real", str(real), "--healthy", str(lst), "-o", str(tmp_path / "s")])
-    assert rc == 2
+    assert rc == InputError.exit_code
     err = capsys.readouterr().err
     assert "no liver mask" in err and str(ct) in err
 

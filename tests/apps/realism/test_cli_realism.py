@@ -9,6 +9,9 @@ import pytest
 from realism_cases import small_case, write_case
 
 from tumorsynth.cli import main
+from tumorsynth.errors import (
+    OutputError,
+)
 
 
 def _lits(folder, seeds, **kw):
@@ -60,7 +63,7 @@ def test_realism_end_to_end(sets, tmp_path, capsys):
     assert (out / "realism.md").read_text().count("\n|") >= 10
     assert _snapshot(sets["real"]) | _snapshot(sets["synth"]) == before
     # again without --overwrite: refused; with it: replaced
-    assert main(["realism", "--real", str(sets["real"]), "-o", str(out), "--no-progress"]) == 2
+    assert main(["realism", "--real", str(sets["real"]), "-o", str(out), "--no-progress"]) == OutputError.exit_code
     assert "--overwrite" in capsys.readouterr().err
     assert main(["realism", "--real", str(sets["real"]), "-o", str(out), "--overwrite", "--no-progress"]) == 0
     assert "synthetic" not in json.loads((out / "realism.json").read_text())["comparison"]["n_lesions"]

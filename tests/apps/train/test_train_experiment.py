@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tumorsynth.cli import main
+from tumorsynth.errors import OptionError
 
 TINY = ["--set", "unet_channels=[4,8,16]", "--set", "unet_strides=[2,2]", "--set", "unet_res_units=1",
         "--set", "spacing_mm=[2,2,2]", "--set", "patch_size=[32,32,32]", "--set", "cache_workers=1",
@@ -44,5 +45,5 @@ def test_experiment_refuses_bad_generator_option_before_training(
                  "--device", "cpu", "--no-progress", *TINY,
                  "--set", 'synth_overrides={"contrast_hu_typo": 1}'])
     err = capsys.readouterr().err
-    assert code == 2 and "contrast_hu_typo" in err and "Traceback" not in err
+    assert code == OptionError.exit_code and "contrast_hu_typo" in err and "Traceback" not in err
     assert not (tmp_path / "r" / "run.json").exists()

@@ -14,6 +14,7 @@ import pytest
 from tumorsynth.apps.train import make_splits, save_splits, train
 from tumorsynth.apps.train.models import load_checkpoint, state_checksum
 from tumorsynth.cli import main
+from tumorsynth.errors import InputError, MissingDependencyError, OptionError
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +98,12 @@ def test_checkpoint_of_another_model_fails_before_training(
                  "--set", "unet_channels=[8,16,32]", "--set", "unet_strides=[2,2]",
                  "--set", "patch_size=[32,32,32]", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == InputError.exit_code
     assert "checkpoint of model unet(4,8,16)" in err and "unet(8,16,32)" in err
     assert "Traceback" not in err
     assert (out / "train_log.csv").read_text() == before
     code = main(["predict", "-m", str(smoke_run["splits"]), str(smoke_run["splits"]), "-o", str(tmp_path / "p")])
-    assert code == 2 and "not a readable PyTorch checkpoint" in capsys.readouterr().err
+    assert code == InputError.exit_code and "not a readable PyTorch checkpoint" in capsys.readouterr().err
 
 
 def _csv_with(tmp_path: Path, datasets: dict, edit) -> Path:
@@ -135,7 +136,7 @@ def test_bad_dataset_fails_before_training(problem: str, datasets: dict, tmp_pat
     code = main(["train", "--healthy", str(csv_path), "-o", str(out), "--device", "cpu",
                  "--set", "patch_size=[32,32,32]", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err
+    assert code == InputError.exit_code and "Traceback" not in err
     assert ("not found" in err) if problem == "missing" else ("multi-label" in err)
     assert not (out / "run.json").exists()  # nothing started
 
@@ -152,7 +153,7 @@ def test_config_file_then_flags_then_set(tmp_path: Path, capsys: pytest.CaptureF
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["model"] == "unet" and cfg["lr"] == 0.002 and cfg["patch_size"] == [64, 64, 64]
     (tmp_path / "bad.json").write_text('{"healthy": ["a.csv"], "batchsize": 3}')
-    assert main(["train", "--config", str(tmp_path / "bad.json")]) == 2
+    assert main(["train", "--config", str(tmp_path / "bad.json")]) == OptionError.exit_code
     assert "did you mean 'batch_size'" in capsys.readouterr().err
 
 
@@ -161,9 +162,9 @@ def test_print_config_and_bad_option(capsys: pytest.CaptureFixture[str]) -> None
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["lr"] == 4e-4 and cfg["weight_decay"] == 1e-5 and cfg["patch_size"] == [96, 96, 96]
     assert cfg["hu_window"] == [-21.0, 189.0] and cfg["sw_overlap"] == 0.75
-    assert main(["train", "--healthy", "x.csv", "--set", "weight_decy=1"]) == 2
+    assert main(["train", "--healthy", "x.csv", "--set", "weight_decy=1"]) == OptionError.exit_code
     assert "did you mean" in capsys.readouterr().err
-    assert main(["train", "--healthy", "x.csv", "--model", "swin_unetr_tiny", "--set", "patch_size=[40,40,40]"]) == 2
+    assert main(["train", "--healthy", "x.csv", "--model", "swin_unetr_tiny", "--set", "patch_size=[40,40,40]"]) == OptionError.exit_code
     assert "divisible by 32" in capsys.readouterr().err
 
 
@@ -174,9 +175,9 @@ def test_without_torch_the_commands_say_what_to_install(
     for mod in ("torch", "monai"):
         monkeypatch.setitem(sys.modules, mod, None)  # import now fails as if not installed
     code = main(["train", "--healthy", "x.csv", "-o", str(tmp_path / "r")])
-    assert code == 2 and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
+    assert code == MissingDependencyError.exit_code and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
     code = main(["predict", "-m", "c.pt", "ct.nii.gz", "-o", str(tmp_path / "p")])
-    assert code == 2 and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
+    assert code == MissingDependencyError.exit_code and "pip install 'tumorsynth[train]'" in capsys.readouterr().err
 
 
 def test_interrupted_run_resumes_from_the_last_epoch(

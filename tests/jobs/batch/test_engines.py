@@ -9,7 +9,9 @@ from batch_cases import CASES, assert_same_cases, voxels
 
 import tumorsynth.jobs.batch.run as batch_run
 from tumorsynth.cli import main
-from tumorsynth.errors import OptionError
+from tumorsynth.errors import (
+    OptionError,
+)
 from tumorsynth.jobs.batch import run_batch
 
 
@@ -17,14 +19,19 @@ def test_local_workers_start_with_spawn(dataset, reference, tmp_path, monkeypatc
     methods = []
 
     class Recording(ThreadPoolExecutor):  # records the start method; threads keep the test fast
-        def __init__(self, max_workers, mp_context):
-            methods.append(mp_context.get_start_method())
+        def __init__(self, max_workers, mp_context, initializer=None):
+            methods.append((mp_context.get_start_method(), initializer))
             super().__init__(max_workers)
 
     monkeypatch.setattr(batch_run, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(batch_run, "is_tuned", lambda: False)  # a library caller that did not opt in
     summary = run_batch(dataset, tmp_path / "out", preset="small", seed=3, preview=False, workers=2)
-    assert methods == ["spawn"] and sorted(summary.done) == CASES
+    assert methods == [("spawn", None)] and sorted(summary.done) == CASES  # its workers are left alone
     assert_same_cases(tmp_path / "out", reference)
+    # a tuned parent (the CLI) tunes its spawned workers the same way
+    monkeypatch.setattr(batch_run, "is_tuned", lambda: True)
+    run_batch(dataset, tmp_path / "out2", preset="small", seed=3, preview=False, workers=2)
+    assert methods[1] == ("spawn", batch_run.tune_allocator)
 
 
 def test_any_executor_runs_the_cases(dataset, reference, tmp_path):
@@ -86,4 +93,4 @@ def test_compression_level_changes_the_bytes_not_the_voxels(dataset, reference, 
     capsys.readouterr()
     code = main(["batch", str(dataset), "-o", str(tmp_path / "o2"), "--compression-level", "0"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "--compression-level 0" in err and len(err.splitlines()) == 1
+    assert code == OptionError.exit_code and "--compression-level 0" in err and len(err.splitlines()) == 1

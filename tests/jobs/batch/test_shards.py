@@ -44,5 +44,5 @@ def test_bad_shards_are_refused(text, dataset, tmp_path, capsys):
         parse_shard(text)
     code = main(["batch", str(dataset), "-o", str(tmp_path / "o"), f"--shard={text}"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err.startswith("error: --shard") and len(err.splitlines()) == 1
+    assert code == OptionError.exit_code and err.startswith("error: --shard") and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()

@@ -14,6 +14,9 @@ from pathlib import Path
 from batch_cases import CASES, assert_same_cases, start_paused_job
 
 from tumorsynth.cli import main
+from tumorsynth.errors import (
+    EXIT_CASES_FAILED,
+)
 from tumorsynth.jobs.batch import run_batch
 from tumorsynth.jobs.owners import OWNER_FILE, owner_alive, owner_record
 
@@ -79,7 +82,7 @@ def test_a_case_folder_without_its_report_is_never_taken_for_finished(dataset, t
     (out / "case2").mkdir(parents=True)
     (out / "case2" / "ct.nii.gz").write_bytes(b"half")
     code = main(["batch", str(dataset), "-o", str(out), "--preset", "small", "--seed", "3", "--no-preview"])
-    assert code == 1
+    assert code == EXIT_CASES_FAILED
     err = capsys.readouterr().err
     assert "case2" in err and "not a finished case" in err and "delete it" in err
     assert (out / "case2" / "ct.nii.gz").read_bytes() == b"half"  # the user's folder is left alone

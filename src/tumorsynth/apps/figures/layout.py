@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tumorsynth.apps.figures.panels import FigureResult
-from tumorsynth.errors import OptionError
+from tumorsynth.errors import MissingDependencyError, OptionError
 
 __all__ = ["FORMATS", "SCALE_BAR_MM", "draw_figure", "parse_formats", "png_size", "save_figure"]
 
@@ -33,7 +33,7 @@ def _import_matplotlib() -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - depends on the installation
-        raise OptionError("needs matplotlib: pip install 'tumorsynth[figures]'") from None
+        raise MissingDependencyError("needs matplotlib: pip install 'tumorsynth[figures]'") from None
     return Figure
 
 
@@ -145,7 +145,7 @@ def save_figure(result: FigureResult, outdir: str | os.PathLike[str], *,
         logger.info("figures: wrote %s", path)
     result.files = [*paths, out / f"{result.name}.json"]
     record = result.to_dict()
-    from tumorsynth import __version__
+    from tumorsynth._version import __version__
 
     record["tumorsynth_version"] = __version__
     record["dpi"] = dpi

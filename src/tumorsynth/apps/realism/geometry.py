@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tumorsynth.errors import OptionError
+from tumorsynth.errors import MissingDependencyError
 
 __all__ = ["elongation", "raw_sphericity", "require_skimage", "sphere_reference", "sphericity"]
 
@@ -35,7 +35,7 @@ def require_skimage() -> None:
     try:
         import skimage.measure  # noqa: F401
     except ModuleNotFoundError:
-        raise OptionError("the realism report needs scikit-image: pip install 'tumorsynth[realism]'") from None
+        raise MissingDependencyError("the realism report needs scikit-image: pip install 'tumorsynth[realism]'") from None
 
 
 def _mc_area(mask: np.ndarray, spacing_mm: Sequence[float]) -> float:

@@ -173,7 +173,7 @@ def _versions() -> dict[str, str]:
     import scipy
     import skimage
 
-    from tumorsynth import __version__
+    from tumorsynth._version import __version__
 
     return {"tumorsynth": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-image": str(getattr(skimage, "__version__", "unknown")), "python": platform.python_version()}

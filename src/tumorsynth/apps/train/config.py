@@ -18,7 +18,7 @@ from typing import Any
 
 from tumorsynth.errors import InputError, OptionError
 
-__all__ = ["MODEL_NAMES", "REGIMES", "TrainConfig", "load_config", "parse_set"]
+__all__ = ["MODEL_NAMES", "REGIMES", "TrainConfig", "load_config"]
 
 #: Data regimes of the paper's Table 5.
 REGIMES = ("real", "synthetic", "real+synthetic")
@@ -298,17 +298,3 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     if "config" in data and isinstance(data["config"], dict) and "tumorsynth" in data:
         data = data["config"]
     return TrainConfig.from_dict(data, source=str(p))
-
-
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """Parse ``key=value`` overrides; values are JSON when they parse, else strings."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise OptionError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_epochs=50")
-        key, _, raw = item.partition("=")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tumorsynth.errors import InputError, OptionError
+from tumorsynth.errors import InputError, MissingDependencyError
 from tumorsynth.io.cases import CaseFiles, discover_cases
 
 __all__ = [
@@ -160,7 +160,7 @@ def _monai() -> Any:
     try:
         import monai.transforms as mt
     except ModuleNotFoundError:
-        raise OptionError("training needs MONAI: pip install 'tumorsynth[train]'") from None
+        raise MissingDependencyError("training needs MONAI: pip install 'tumorsynth[train]'") from None
     return mt
 
 

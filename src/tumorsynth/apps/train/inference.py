@@ -216,7 +216,7 @@ def predict(
     """
     from tumorsynth.apps.train.data import build_predict_transforms
     from tumorsynth.apps.train.engine import unwrap_user_error
-    from tumorsynth.io import load_nifti, save_nifti
+    from tumorsynth.io import load_nifti, save_nifti, spacing_from_affine
 
     if isinstance(inputs, (str, os.PathLike)):
         files = _inputs(Path(inputs))
@@ -259,8 +259,7 @@ def predict(
                              sw_batch_size=sw_batch_size, mode=mode, amp=amp)
         lab = pred[0].numpy()
         if postprocessing:
-            sp = np.sqrt((np.asarray(img.affine, float)[:3, :3] ** 2).sum(0))
-            lab = postprocess(lab, tuple(sp), tumor_margin_mm=pre.tumor_margin_mm)
+            lab = postprocess(lab, spacing_from_affine(img.affine), tumor_margin_mm=pre.tumor_margin_mm)
         arr = to_input_grid(lab, img.affine, vol.affine, vol.shape)
         save_nifti(target, arr, like=vol, dtype=np.uint8)
         written.append(target)

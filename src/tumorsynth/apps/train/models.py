@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tumorsynth.errors import InputError, OptionError
+from tumorsynth.errors import InputError, MissingDependencyError, OptionError
 
 __all__ = [
     "SWIN_FEATURE_SIZES",
@@ -57,7 +57,7 @@ def build_model(spec: dict[str, Any], *, checkpointing: bool = False) -> Any:
     try:
         from monai.networks.nets import UNet
     except ModuleNotFoundError:
-        raise OptionError("training needs MONAI: pip install 'tumorsynth[train]'") from None
+        raise MissingDependencyError("training needs MONAI: pip install 'tumorsynth[train]'") from None
     name = spec["name"]
     if name == "unet":
         return UNet(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from tumorsynth.errors import OptionError, TumorsynthError
+from tumorsynth.errors import MissingDependencyError, TumorsynthError
 
 __all__ = ["unwrap_user_error", "versions"]
 
@@ -16,7 +16,7 @@ def _torch() -> Any:
         import monai  # noqa: F401
         import torch
     except ModuleNotFoundError:
-        raise OptionError("training needs PyTorch and MONAI: pip install 'tumorsynth[train]'") from None
+        raise MissingDependencyError("training needs PyTorch and MONAI: pip install 'tumorsynth[train]'") from None
     return torch
 
 

@@ -170,7 +170,7 @@ class RandTumorCropByLabelClassesd(Randomizable, MapTransform, MultiSampleTrait)
         self.indices_key = indices_key
         self.tumors = RandTumord(keys, prob, presets, indices_key=None, allow_missing_keys=allow_missing_keys,
                                  **tumor_kwargs)
-        self.cropper = RandCropByLabelClasses(spatial_size, ratios, num_classes=num_classes,
+        self.cropper = RandCropByLabelClasses(spatial_size, None if ratios is None else list(ratios), num_classes=num_classes,
                                               num_samples=num_samples, allow_smaller=allow_smaller,
                                               warn=warn, lazy=False)
         self._arena = _Arena()

@@ -16,6 +16,8 @@ import torch
 from monai.data import MetaTensor
 
 from tumorsynth.errors import InputError, OptionError
+from tumorsynth.generator.step1_prepare import check_ct_hu
+from tumorsynth.io.nifti import spacing_from_affine
 
 
 def _case_name(d: Mapping[Hashable, Any], key: Hashable) -> str:
@@ -58,9 +60,7 @@ def _spacing_of(d: Mapping[Hashable, Any], key: Hashable, *, case: str) -> tuple
             f"{case}: no affine found for '{key}' (not a MetaTensor, no '{key}_meta_dict'); "
             "load the image with LoadImaged or pass spacing_mm= to the transform"
         )
-    a = np.asarray(affine.detach().cpu() if isinstance(affine, torch.Tensor) else affine, dtype=float)
-    sp = np.sqrt((a[:3, :3] ** 2).sum(axis=0))
-    return (float(sp[0]), float(sp[1]), float(sp[2]))
+    return spacing_from_affine(affine)
 
 
 def _like(template: Any, arr: np.ndarray) -> Any:
@@ -90,24 +90,8 @@ def _has_value(label: np.ndarray, value: int) -> bool:
 
 def _check_hu(ct: np.ndarray, liver: np.ndarray, *, case: str) -> None:
     """Refuse an image that is not in HU (the usual mistake: intensity scaling came first)."""
-    lo, hi = float(ct.min()), float(ct.max())
-    if hi - lo <= 4.0:
-        raise InputError(
-            f"{case}: intensities span only {lo:.3g}..{hi:.3g}, not Hounsfield units; it looks "
-            "already scaled; put PrepareLiverd/RandTumord before ScaleIntensityRanged"
-        )
-    vals = ct[liver]
-    if vals.size > 200_000:
-        vals = vals[:: vals.size // 200_000]
-    med = float(np.median(vals))
-    if -150.0 <= med <= 400.0:
-        return
-    hint = (
-        "it looks already scaled; put PrepareLiverd/RandTumord before ScaleIntensityRanged"
-        if -2.0 <= med <= 2.0
-        else "the image must be in Hounsfield units and the label must belong to it"
-    )
-    raise InputError(f"{case}: liver median intensity is {med:.3g}, not a liver in HU; {hint}")
+    check_ct_hu(ct, liver, source=case,
+                scaled_fix="put PrepareLiverd/RandTumord before ScaleIntensityRanged")
 
 
 def _normalize_weights(presets: str | Sequence[str] | Mapping[str, float]) -> dict[str, float]:

@@ -219,7 +219,8 @@ class PrepareLiverd(MapTransform):
         if self.check_hu:
             _check_hu(ct, liver, case=case)
         spacing = _spacing_of(d, image_key, case=case)
-        prepared = prepare(np.ascontiguousarray(ct), liver, spacing_mm=spacing)
+        # the HU check above is the transform's own (with its fix); prepare need not repeat it
+        prepared = prepare(np.ascontiguousarray(ct), liver, spacing_mm=spacing, check_hu=False)
         box = tuple(slice(a, b) for a, b in prepared.bbox)
         d[self.prep_key] = LiverCase(prepared=prepared, liver_values=self.liver_values,
                                      tumor_value=self.tumor_value,

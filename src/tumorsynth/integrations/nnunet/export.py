@@ -159,7 +159,7 @@ def export_dataset(
         overwrite: replace an existing dataset folder of the same id.
         check_labels: read every mask before writing (values, grids).
     """
-    from tumorsynth import __version__
+    from tumorsynth._version import __version__
     from tumorsynth.apps.train.data import case_dicts, check_cases, find_cases
     from tumorsynth.apps.train.splits import load_splits
 

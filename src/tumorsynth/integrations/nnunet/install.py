@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from tumorsynth.errors import OptionError
+from tumorsynth.errors import MissingDependencyError, OptionError
 
 __all__ = ["MODULE_NAME", "TRAINER_NAMES", "install_trainers", "installed_trainer_path",
            "uninstall_trainers"]
@@ -31,7 +31,7 @@ _MARKER = "# written by `tumorsynth nnunet install`"
 def _trainer_folder() -> Path:
     spec = importlib.util.find_spec("nnunetv2")
     if spec is None or not spec.submodule_search_locations:
-        raise OptionError("nnU-Net v2 is not installed: pip install 'tumorsynth[nnunet]'")
+        raise MissingDependencyError("nnU-Net v2 is not installed: pip install 'tumorsynth[nnunet]'")
     folder = Path(next(iter(spec.submodule_search_locations))) / "training" / "nnUNetTrainer"
     if not folder.is_dir():
         raise OptionError(f"{folder}: nnU-Net's trainer package is not where nnU-Net v2 keeps it; "

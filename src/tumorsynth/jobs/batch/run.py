@@ -23,6 +23,7 @@ import numpy as np
 from tumorsynth.errors import OptionError, OutputError, TumorsynthError
 from tumorsynth.io import write_text_atomic
 from tumorsynth.io.cases import CaseFiles, discover_cases
+from tumorsynth.jobs.allocator import is_tuned, tune_allocator
 from tumorsynth.jobs.batch.claims import Claim, claim_case, release, sweep
 from tumorsynth.jobs.batch.summary import BatchSummary, is_finished, job_summary_path, summarize
 from tumorsynth.jobs.owners import owner_record
@@ -238,8 +239,10 @@ def run_batch(
                 record(*_batch_one(*args))  # type: ignore[arg-type]
         else:
             if executor is None:
+                # spawned workers start with glibc's defaults: tune them as this process was tuned
                 pool = ProcessPoolExecutor(max_workers=min(workers, total),
-                                           mp_context=multiprocessing.get_context("spawn"))
+                                           mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=tune_allocator if is_tuned() else None)
             run_on = executor if executor is not None else pool
             assert run_on is not None
             futures: dict[Future[Any], str] = {run_on.submit(_batch_one, *args): args[0].name  # type: ignore[arg-type]
