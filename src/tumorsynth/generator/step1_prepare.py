@@ -126,10 +126,6 @@ class Prepared:
     def max_depth_mm(self) -> float:
         return float(self.depth_mm.max()) if self.depth_mm.size else 0.0
 
-    @property
-    def coarse_spacing_mm(self) -> tuple[float, float, float]:
-        return tuple(s * k for s, k in zip(self.spacing_mm, self.coarse_step, strict=True))  # type: ignore[return-value]
-
     def vessel_fraction(self) -> float:
         n = int(self.liver_coarse.sum())
         return float((self.vessel_coarse & self.liver_coarse).sum() / n) if n else 0.0

@@ -27,12 +27,8 @@ __all__ = [
     "tumor_noise_sd",
 ]
 
-def texture_field(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndarray],
-                  reach_mm: object = None) -> np.ndarray:
-    """Unit-variance texture field of tumor ``t`` at the grid of 1-D mm offsets (n0, n1, n2).
-
-    ``reach_mm`` is accepted for compatibility and ignored: the noise grid follows the offsets.
-    """
+def texture_field(t: TumorParams, offsets: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Unit-variance texture field of tumor ``t`` at the grid of 1-D mm offsets (n0, n1, n2)."""
     return scaled_texture(t, offsets, 1.0)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tumorsynth.errors import InputError, OptionError
 
-__all__ = ["LAYOUTS", "CaseFiles", "discover_cases"]
+__all__ = ["LAYOUTS", "CaseFiles", "discover_cases", "natural_key"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,14 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _natural(s: str) -> list[object]:
+def natural_key(s: str) -> list[object]:
+    """Sort key that orders numbers by value: ``case2`` before ``case10`` (the one natural sort)."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
 def _lits(root: Path) -> list[CaseFiles]:
     out = []
-    for vol in sorted(root.rglob("volume-*.nii*"), key=lambda p: _natural(p.name)):
+    for vol in sorted(root.rglob("volume-*.nii*"), key=lambda p: natural_key(p.name)):
         n = re.match(r"volume-(\d+)" + _NII, vol.name)
         if not n:
             continue
@@ -94,7 +95,7 @@ def _msd(root: Path) -> list[CaseFiles]:
         labels = images.parent / "labelsTr"
         if not labels.is_dir():
             continue
-        for img in sorted(images.glob("*.nii*"), key=lambda p: _natural(p.name)):
+        for img in sorted(images.glob("*.nii*"), key=lambda p: natural_key(p.name)):
             if img.name.startswith("._"):
                 continue
             stem = re.sub(r"_0000$", "", _strip(img.name))
@@ -111,7 +112,7 @@ def _btcv(root: Path) -> list[CaseFiles]:
         lab_dir = img_dir.parent / "label"
         if not lab_dir.is_dir():
             continue
-        for img in sorted(img_dir.glob("img*.nii*"), key=lambda p: _natural(p.name)):
+        for img in sorted(img_dir.glob("img*.nii*"), key=lambda p: natural_key(p.name)):
             num = _strip(img.name)[3:]
             lab = _find(lab_dir, f"label{num}")
             if lab is not None:
@@ -121,7 +122,7 @@ def _btcv(root: Path) -> list[CaseFiles]:
 
 def _totalseg(root: Path) -> list[CaseFiles]:
     out = []
-    for ct in sorted(root.rglob("ct.nii*"), key=lambda p: _natural(str(p))):
+    for ct in sorted(root.rglob("ct.nii*"), key=lambda p: natural_key(str(p))):
         folder = ct.parent
         organ = _find(folder / "segmentations", "liver")
         name = folder.name if folder != root else _strip(ct.name)
@@ -141,7 +142,7 @@ _PAIR_SUFFIXES = ("_liver", "_seg", "_mask", "_label", "_labels")
 
 def _pairs(root: Path) -> list[CaseFiles]:
     out = []
-    files = sorted((p for p in root.rglob("*.nii*") if re.search(_NII, p.name)), key=lambda p: _natural(str(p)))
+    files = sorted((p for p in root.rglob("*.nii*") if re.search(_NII, p.name)), key=lambda p: natural_key(str(p)))
     masks = {p for p in files if any(_strip(p.name).endswith(s) for s in _PAIR_SUFFIXES)}
     for img in files:
         if img in masks:

@@ -66,7 +66,7 @@ def _texture_map(t: TumorParams, params: CaseParams, liver: np.ndarray, crop: Sl
     plan = plan_tumor(t, params, liver)
     if plan is None:
         return np.full((crop.px, crop.px), t.tumor_mean_hu, np.float32)
-    field = texture_field(t, plan.offsets, plan.reach_mm)
+    field = texture_field(t, plan.offsets)
     field *= np.float32(t.texture_std_hu)
     field += np.float32(t.tumor_mean_hu)
     return _box_map(crop, plan.box, field, fill=t.tumor_mean_hu)

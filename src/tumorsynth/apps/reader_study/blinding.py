@@ -19,10 +19,6 @@ __all__ = ["FIXED_MTIME", "blinded_affine", "to_ras", "write_blinded_nifti"]
 FIXED_MTIME = 946684800.0  # 2000-01-01T00:00:00Z
 
 
-# ------------------------------------------------------------------------------------------
-# Blinding
-
-
 def to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Reorder and flip the axes of ``data`` to the closest RAS+ orientation; return the spacing."""
     import nibabel as nib

@@ -83,10 +83,6 @@ class BuildResult:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
-# ------------------------------------------------------------------------------------------
-# Building
-
-
 def _versions() -> dict[str, str]:
     from importlib import metadata
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tumorsynth.errors import InputError, MissingDependencyError
-from tumorsynth.io.cases import CaseFiles, discover_cases
+from tumorsynth.io.cases import CaseFiles, discover_cases, natural_key
 
 __all__ = [
     "CaseFiles",
@@ -47,11 +46,7 @@ def find_cases(root_or_csv: str | os.PathLike[str], *, layout: str = "auto") -> 
     cases = list(discover_cases(root_or_csv, layout=layout))
     if not cases:
         raise InputError(f"{root_or_csv}: no cases found (layout {layout})")
-    return sorted(cases, key=lambda c: _natural_key(c.name))
-
-
-def _natural_key(name: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+    return sorted(cases, key=lambda c: natural_key(c.name))
 
 
 def case_dicts(cases: Sequence[Any], *, synth: bool) -> list[dict[str, Any]]:

@@ -43,10 +43,6 @@ __all__ = ["DistInfo", "resolve_data", "train", "unwrap_user_error", "versions"]
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------------------------
-# the loop
-
-
 def _lr_lambda(total: int, warmup: int) -> Any:
     def f(step: int) -> float:
         if warmup > 0 and step < warmup:

@@ -18,7 +18,6 @@ evaluated in bf16, and one trained with ``amp="off"`` is never run in reduced pr
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from tumorsynth.errors import OptionError
@@ -80,17 +79,14 @@ def resolve_precision(amp: Any, device: Any) -> str:
     return "off"  # other devices (mps, ...): full precision unless a future version knows better
 
 
-@contextlib.contextmanager
-def autocast(precision: str, device: Any) -> Iterator[None]:
-    """``torch.autocast`` for a resolved precision (nothing for ``"off"``)."""
+def autocast(precision: str, device: Any) -> contextlib.AbstractContextManager[Any]:
+    """``torch.autocast`` for a resolved precision (``contextlib.nullcontext`` for ``"off"``)."""
+    if precision == "off":
+        return contextlib.nullcontext()
     import torch
 
-    if precision == "off":
-        yield
-        return
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    with torch.autocast(device_type=getattr(device, "type", str(device)), dtype=dtype):
-        yield
+    return torch.autocast(device_type=getattr(device, "type", str(device)), dtype=dtype)
 
 
 def grad_scaler(precision: str, device: Any) -> Any:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from tumorsynth.apps.train.config import TrainConfig
@@ -50,10 +49,8 @@ def validate(model: Any, loader: Any, cfg: TrainConfig, device: Any) -> dict[str
     return out
 
 
-@contextmanager
-def _autocast(cfg: TrainConfig, device: Any) -> Iterator[None]:
+def _autocast(cfg: TrainConfig, device: Any) -> AbstractContextManager[Any]:
     """Autocast of the run's ``amp`` setting on ``device`` (training and validation alike)."""
     from tumorsynth.apps.train.precision import autocast, resolve_precision
 
-    with autocast(resolve_precision(cfg.amp, device), device):
-        yield
+    return autocast(resolve_precision(cfg.amp, device), device)

@@ -120,7 +120,3 @@ def _normalize_weights(presets: str | Sequence[str] | Mapping[str, float]) -> di
     if total <= 0:
         raise OptionError("RandTumord presets: all weights are 0; give at least one positive weight")
     return {k: v / total for k, v in weights.items()}
-
-
-# --------------------------------------------------------------------------------------------
-# transforms

@@ -9,8 +9,6 @@ from tumorsynth.errors import OptionError
 
 __all__ = ["check_pipeline"]
 
-# --------------------------------------------------------------------------------------------
-# pipeline check
 
 _SPATIAL_MODULES = ("monai.transforms.spatial", "monai.transforms.croppad")
 
