@@ -8,8 +8,9 @@
 ``step1_host``         once per scan: the host scanner's noise and resolution
 ``step2_location``     paper step 1: tumor centres inside the liver, away from vessels and each other
 ``step2_sampling``     the only random step: draw a parameter record (:func:`sample_params`)
-``step3_plan``         tumor boxes on the scan's grid and each voxel's distance to the surface
 ``step3_shape``        paper step 3: the lobulated, rotated ellipsoid and its soft edge
+``step3_distance``     the signed distance to that surface at the nodes of each tumor's coarse grid
+``step3_plan``         tumor boxes on the scan's grid and each voxel's distance to the surface
 ``step4_texture``      paper step 2: the tumor's texture
 ``step5_postprocess``  paper step 4: mass effect and capsule
 ``step6_synthesize``   the pure step that applies a record to a CT (:func:`synthesize`)
