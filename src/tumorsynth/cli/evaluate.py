@@ -1,4 +1,4 @@
-"""``tumorsynth evaluate`` and ``tumorsynth report``: thin shells over :mod:`tumorsynth.evaluate`."""
+"""``tumorsynth evaluate`` and ``tumorsynth report``: thin shells over :mod:`tumorsynth.apps.evaluate`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``tumorsynth figures NAME``: a thin shell over :mod:`tumorsynth.figures`.
+"""``tumorsynth figures NAME``: a thin shell over :mod:`tumorsynth.apps.figures`.
 
 matplotlib and the generator are imported inside the command, so ``tumorsynth --help`` stays
 fast and an installation without the ``figures`` extra still runs every other command.

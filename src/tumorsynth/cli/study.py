@@ -1,7 +1,7 @@
 """``tumorsynth study``: the Visual Turing Test (blinded reader study) from the command line.
 
 Subcommands: ``build``, ``add-reader``, ``readers``, ``serve``, ``report``, ``export``,
-``import``. Each is a few lines over :mod:`tumorsynth.reader_study`.
+``import``. Each is a few lines over :mod:`tumorsynth.apps.reader_study`.
 """
 
 from __future__ import annotations

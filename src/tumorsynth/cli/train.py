@@ -1,5 +1,5 @@
 """``tumorsynth train``, ``predict``, ``experiment`` and ``splits``: thin shells over
-:mod:`tumorsynth.train`. Torch and MONAI are imported inside the commands only."""
+:mod:`tumorsynth.apps.train`. Torch and MONAI are imported inside the commands only."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ class Prepared:
         depth_mm: depth of each candidate below the liver surface (N,).
         vessel_dist_mm: distance of each candidate to the nearest vessel (N,) (inf: no vessel).
         liver_volume_ml: liver volume.
-        host: the scanner's noise and resolution measured on this CT (:mod:`tumorsynth.host`).
+        host: the scanner's noise and resolution measured on this CT (:mod:`tumorsynth.generator.step1_host`).
     """
 
     shape: tuple[int, int, int]

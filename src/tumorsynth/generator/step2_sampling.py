@@ -2,7 +2,7 @@
 
 ``sample_params(prepared, preset, *, rng, **knobs)`` draws the tumor types and counts of a
 preset, then for each tumor its size, orientation, deformation, edge blur, texture, contrast,
-mass effect and capsule, and its location (:mod:`tumorsynth.location`). Every noise field the
+mass effect and capsule, and its location (:mod:`tumorsynth.generator.step2_location`). Every noise field the
 synthesis needs is represented by a seed in the record, so the record alone reproduces the case.
 
 Knobs (see :data:`tumorsynth.generator.presets.GENERATOR_DEFAULTS`): a number fixes a value, a

@@ -21,7 +21,7 @@ centre, in its own rotated frame) and read by bilinear interpolation; the signed
 surface is the first-order ``(F - 1) / |grad F|`` of ``F(x) = |x| / R(x / |x|)``. The soft mask
 ``t''`` is the Gaussian edge profile ``Phi(-d / sigma)``: blurring a hard mask with a Gaussian of
 width sigma_c, and then imaging it with the host scanner's own resolution (measured on the host,
-:mod:`tumorsynth.host`), gives ``sigma**2 = sigma_c**2 + sum_k n_k**2 res_k**2`` along the normal
+:mod:`tumorsynth.generator.step1_host`), gives ``sigma**2 = sigma_c**2 + sum_k n_k**2 res_k**2`` along the normal
 ``n``.
 """
 

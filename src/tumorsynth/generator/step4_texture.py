@@ -4,7 +4,7 @@ The noise lives on an unbounded grid of step ``grain_mm`` (eta) centred on the t
 at each grid node is a counter-based hash of the tumor's seed and the node's index, so the same
 tumor has the same texture in any box, at any voxel spacing, whatever else is switched on or
 off. The grid is blurred with sigma_b and resampled to the voxels by one small matrix per axis
-(:mod:`tumorsynth.interp`), each row scaled so that every voxel has unit variance; then
+(:mod:`tumorsynth.generator.kernels.interp`), each row scaled so that every voxel has unit variance; then
 ``texture = tumor_mean_hu + texture_std_hu * field``.
 """
 
@@ -143,7 +143,7 @@ def tumor_noise_sd(t: TumorParams, noise_sd_hu: float, noise_corr_vox: tuple[flo
 
     A tumor replaces the tissue it occupies; at the finest scale a scan then shows its own noise
     and whatever fine structure the tumor has. The finest scale is the one the host's noise was
-    measured at (:mod:`tumorsynth.host`): the difference of neighbouring voxels,
+    measured at (:mod:`tumorsynth.generator.step1_host`): the difference of neighbouring voxels,
     ``V(1) = 2 var (1 - rho(1))`` per axis. So the noise variance gives way to the texture's
     share of ``V(1)``: ``var_n = s_n**2 - sigma_p**2 (1 - rho_t(1)) / (1 - rho_n(1))``, averaged
     over the axes, with ``rho_t(h) = exp(-h**2 / (4 l**2))`` for a texture of correlation width

@@ -9,7 +9,7 @@ Each job reads NIfTI files, runs the generator and writes a case folder::
     OUTDIR/report.json      inputs, seed, resolved options, versions, timings
 
 A case folder is built under a temporary name and renamed when complete, so a folder with the
-final name is always whole; inputs are only read. Batches: :mod:`tumorsynth.batch`.
+final name is always whole; inputs are only read. Batches: :mod:`tumorsynth.jobs.batch`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 them as radiologists read them (patient's right on the image's left, anterior up in axial
 views, superior up in coronal and sagittal views), with square pixels in millimetres;
 :func:`write_preview` writes the three side by side as a PNG. The figures of
-:mod:`tumorsynth.figures` use the same :func:`render_slice`.
+:mod:`tumorsynth.apps.figures` use the same :func:`render_slice`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dice similarity coefficient of two masks (see :mod:`tumorsynth.metrics` for conventions)."""
+"""Dice similarity coefficient of two masks (see :mod:`tumorsynth.apps.metrics` for conventions)."""
 
 from __future__ import annotations
 

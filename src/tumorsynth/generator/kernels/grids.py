@@ -1,6 +1,6 @@
 """Array kernels on stacks of tumor grids in the flat layout (S, n0, n1 * n2).
 
-The tumors of a call are evaluated together (:mod:`tumorsynth.plan`): their grids are padded to
+The tumors of a call are evaluated together (:mod:`tumorsynth.generator.step3_plan`): their grids are padded to
 one shape and stored with the last two axes flattened, so every array operation runs over long
 contiguous rows; for grids of some ten thousand nodes that matters more than the arithmetic.
 Shifts along the flat plane stand for neighbours along the last two axes; where they wrap

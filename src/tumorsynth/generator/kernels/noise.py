@@ -2,8 +2,8 @@
 
 The value at lattice node ``(k0, k1, k2)`` is a hash of the seed and the indices, so a field has
 the same values in any box, at any voxel spacing, whatever else is computed: the texture of a
-tumor (:mod:`tumorsynth.texture`) and the coefficients of its lobulated surface
-(:mod:`tumorsynth.shape`) are such lattices. Each axis index is hashed on its own (splitmix64),
+tumor (:mod:`tumorsynth.generator.step4_texture`) and the coefficients of its lobulated surface
+(:mod:`tumorsynth.generator.step3_shape`) are such lattices. Each axis index is hashed on its own (splitmix64),
 a node combines its three axis hashes in 32 bits and one 32-bit finalizer round decorrelates
 the nodes; its top 16 bits pick one of 65536 equal-probability normal quantiles.
 """

@@ -1,5 +1,5 @@
 """A check of the order of a MONAI pipeline holding the tumor transforms (import it from
-:mod:`tumorsynth.monai`)."""
+:mod:`tumorsynth.integrations.monai`)."""
 
 from __future__ import annotations
 

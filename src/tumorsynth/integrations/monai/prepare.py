@@ -3,7 +3,7 @@
 :class:`LiverLabelsd` maps a case's own label values to 0 / 1 / 2; :class:`PrepareLiverd` runs
 :func:`tumorsynth.prepare` once per case (a ``CacheDataset`` keeps it) and stores a
 :class:`LiverCase` for :class:`tumorsynth.integrations.monai.RandTumord`. Import them from
-:mod:`tumorsynth.monai`.
+:mod:`tumorsynth.integrations.monai`.
 """
 
 from __future__ import annotations

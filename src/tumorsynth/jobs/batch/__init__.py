@@ -1,6 +1,6 @@
 """Batches: every case of a dataset folder or CSV list, resumable, parallel, shardable, shareable.
 
-Each case gets its own folder (see :mod:`tumorsynth.pipeline`) and its own seed, derived from the
+Each case gets its own folder (see :mod:`tumorsynth.jobs.pipeline`) and its own seed, derived from the
 batch seed and the case name only, so results do not depend on order, workers, shards or
 resumption. Finished cases are skipped (a stopped batch resumes where it stopped); a case that
 fails is reported and the others go on. Any number of jobs may work on one output folder at
