@@ -220,6 +220,44 @@ def _(b, t):
     return _synth(p, b.liver)(t), BAD_INPUT, ("u8.nii.gz", "uint8")
 
 
+def _rescaled(b: Base, t: Path, name: str, spacing: tuple[float, float, float], unit: str = "mm") -> Path:
+    """The good CT with the voxel size of its header replaced (data unchanged)."""
+    img = nib.load(str(b.ct))
+    out = nib.Nifti1Image(np.asanyarray(img.dataobj), np.diag([*spacing, 1.0]))
+    out.header.set_xyzt_units(unit)
+    nib.save(out, str(t / name))
+    return t / name
+
+
+@entry("synth-zero-pixdim")
+def _(b, t):
+    img = nib.Nifti1Image(np.asanyarray(nib.load(str(b.ct)).dataobj), None)
+    img.header["pixdim"][1:4] = [5.0, 5.0, 0.0]
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(None, code=0)
+    nib.save(img, str(t / "nopix.nii.gz"))
+    return _synth(t / "nopix.nii.gz", b.liver)(t), BAD_INPUT, ("nopix.nii.gz", "zero voxel size", "spacing")
+
+
+@entry("synth-spacing-in-metres")
+def _(b, t):
+    p = _rescaled(b, t, "metres.nii.gz", (0.005, 0.005, 0.006), unit="meter")
+    return _synth(p, b.liver)(t), BAD_INPUT, ("metres.nii.gz", "not that of a CT", "unit is meter")
+
+
+@entry("synth-absurd-spacing")
+def _(b, t):
+    p = _rescaled(b, t, "huge.nii.gz", (500.0, 500.0, 600.0))
+    return _synth(p, b.liver)(t), BAD_INPUT, ("huge.nii.gz", "500 x 500 x 600 mm", "header")
+
+
+@entry("synth-probability-mask")
+def _(b, t):
+    p = _copy_img(b, t / "prob.nii.gz", lambda a: (a * np.linspace(0.3, 0.9, a.size).reshape(a.shape)).astype(np.float32),
+                  src=b.liver)
+    return _synth(b.ct, p)(t), BAD_INPUT, ("prob.nii.gz", "non-integer", "threshold")
+
+
 @entry("synth-liver-too-small")
 def _(b, t):
     def tiny(a):

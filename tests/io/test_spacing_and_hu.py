@@ -108,3 +108,32 @@ def test_monai_prepare_honours_check_hu_false(small: ts.Phantom) -> None:
         PrepareLiverd(("image", "label"))(dict(d))
     out = PrepareLiverd(("image", "label"), check_hu=False)(dict(d))  # was refused by prepare
     assert out["tumor_prep"].prepared.liver_volume_ml > 0
+
+
+def test_spacing_check_refuses_what_no_ct_has(small: ts.Phantom) -> None:
+    from tumorsynth.errors import OptionError
+
+    assert io.check_spacing is step1_prepare.check_spacing
+    assert step1_prepare.check_spacing(np.array([0.7, 0.7, 5])) == (0.7, 0.7, 5.0)
+    for bad in ((1.0, 1.0), (1.0, 0.0, 1.0), (1.0, float("nan"), 1.0), "abc"):
+        with pytest.raises(OptionError, match="3 positive numbers"):
+            step1_prepare.check_spacing(bad)
+    # a header in metres (0.0008) or with dummy sizes (500 mm) would make every mm size wrong
+    for bad in ((0.0008, 0.0008, 0.005), (500.0, 500.0, 600.0)):
+        with pytest.raises(InputError, match="not that of a CT"):
+            step1_prepare.check_spacing(bad)
+    # prepare refuses it before any work (it would otherwise plan grids of millions of nodes)
+    with pytest.raises(InputError, match="not that of a CT"):
+        ts.prepare(small.ct, small.liver, (500.0, 500.0, 600.0))
+
+
+def test_load_nifti_names_the_header_unit(tmp_path) -> None:
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.diag([0.0008, 0.0008, 0.005, 1.0]))
+    img.header.set_xyzt_units("meter")
+    nib.save(img, str(tmp_path / "m.nii.gz"))
+    with pytest.raises(InputError) as err:
+        io.load_nifti(tmp_path / "m.nii.gz", what="CT")
+    msg = str(err.value)
+    assert msg.startswith(str(tmp_path / "m.nii.gz")) and "unit is meter" in msg and "\n" not in msg

@@ -24,7 +24,7 @@ from tumorsynth.generator.step1_host import (
     fallback_noise,
 )
 
-__all__ = ["LIVER_HU_RANGE", "Prepared", "check_ct_hu", "liver_bbox", "prepare"]
+__all__ = ["LIVER_HU_RANGE", "SPACING_RANGE_MM", "Prepared", "check_ct_hu", "check_spacing", "liver_bbox", "prepare"]
 
 MAX_CANDIDATES = 60_000
 DEFAULT_HOST = HostModel(10.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # for Prepared built by hand
@@ -34,6 +34,37 @@ LIVER_HU_RANGE = (-150.0, 400.0)
 #: Liver intensities all within +-this many units: an intensity-scaled image (0..1, z-scores).
 SCALED_LIMIT = 4.0
 _SCALED_FIX = "use the CT in Hounsfield units, before any intensity scaling or normalisation"
+
+
+#: Voxel spacings a CT can have, in mm per axis (photon-counting in-plane 0.2 mm to 10 mm slices,
+#: with margin). Outside it the header is wrong (spacing in metres or micrometres, a dummy pixdim)
+#: and every size in mm would be wrong by orders of magnitude.
+SPACING_RANGE_MM = (0.1, 20.0)
+
+
+def check_spacing(spacing_mm: object, *, source: object = "spacing_mm",
+                  fix: str = "pass the voxel spacing in mm, e.g. (0.8, 0.8, 5.0)") -> tuple[float, float, float]:
+    """Return ``spacing_mm`` as three floats, or raise if it is not a CT's spacing in mm.
+
+    Not three finite positive numbers: :class:`OptionError`. Outside :data:`SPACING_RANGE_MM`:
+    :class:`InputError`, whose one line names ``source``, the spacing and ``fix``.
+
+    Example:
+        >>> check_spacing([0.8, 0.8, 5])
+        (0.8, 0.8, 5.0)
+    """
+    try:
+        values = tuple(float(s) for s in np.asarray(spacing_mm, dtype=float).ravel())
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 3 or not all(np.isfinite(s) and s > 0 for s in values):
+        raise OptionError(f"{source}: spacing_mm must be 3 positive numbers, got {spacing_mm!r}")
+    lo, hi = SPACING_RANGE_MM
+    if min(values) < lo or max(values) > hi:
+        shown = " x ".join(f"{s:.4g}" for s in values)
+        raise InputError(f"{source}: voxel spacing {shown} mm is not that of a CT "
+                         f"(expected {lo:g} to {hi:g} mm per axis); {fix}")
+    return (values[0], values[1], values[2])
 
 
 def check_ct_hu(ct: np.ndarray, liver: np.ndarray, *, source: object = "CT",
@@ -189,9 +220,7 @@ def prepare(
         raise InputError(f"CT must be 3-D, got shape {ct.shape}")
     if liver.shape != ct.shape:
         raise InputError(f"liver mask shape {liver.shape} differs from CT shape {ct.shape}")
-    spacing = tuple(float(s) for s in np.asarray(spacing_mm, dtype=float).ravel())
-    if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise OptionError(f"spacing_mm must be 3 positive numbers, got {spacing_mm!r}")
+    spacing = check_spacing(spacing_mm)
     if liver.dtype != bool:
         liver = liver != 0
     bbox = liver_bbox(liver)

@@ -27,15 +27,22 @@ from typing import Any
 import numpy as np
 
 from tumorsynth.errors import InputError
-from tumorsynth.generator.step1_prepare import LIVER_HU_RANGE, check_ct_hu
+from tumorsynth.generator.step1_prepare import (
+    LIVER_HU_RANGE,
+    SPACING_RANGE_MM,
+    check_ct_hu,
+    check_spacing,
+)
 
 __all__ = [
     "LIVER_HU_RANGE",
     "NIFTI_SUFFIXES",
+    "SPACING_RANGE_MM",
     "Volume",
     "atomic_path",
     "check_ct_hu",
     "check_same_grid",
+    "check_spacing",
     "liver_mask_from_labels",
     "load_case",
     "load_nifti",
@@ -118,7 +125,8 @@ def load_nifti(path: str | os.PathLike[str], *, what: str = "image") -> Volume:
     if p.is_dir():
         raise InputError(f"{p}: is a folder, expected a {what} NIfTI file (.nii or .nii.gz)")
     try:
-        img = nib.load(str(p))
+        with _nibabel_log() as logged:
+            img = nib.load(str(p))
     except ImageFileError:
         raise InputError(
             f"{p}: not a NIfTI image; convert it to .nii or .nii.gz "
@@ -158,8 +166,41 @@ def load_nifti(path: str | os.PathLike[str], *, what: str = "image") -> Volume:
     affine = np.asarray(img.affine, dtype=float)
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise InputError(f"{p}: {what} has an invalid affine (singular or not finite); fix the header")
-    return Volume(data=data, affine=affine, spacing_mm=spacing_from_affine(affine),
-                  header=img.header, path=p)
+    header = img.header
+    if any("pixdim[1,2,3] should be non-zero" in m for m in logged) and int(header.get("sform_code", 0)) == 0:
+        raise InputError(f"{p}: {what} header has a zero voxel size (pixdim) and no sform, so its spacing "
+                         "is unknown; write the voxel size in mm into the header (e.g. re-export with dcm2niix)")
+    unit = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "unknown"
+    spacing = check_spacing(
+        spacing_from_affine(affine), source=p,
+        fix=(f"the header says the unit is {unit}; " if unit in ("meter", "micron") else "")
+        + "fix the voxel size in the header (pixdim, sform/qform) to millimetres",
+    )
+    return Volume(data=data, affine=affine, spacing_mm=spacing, header=header, path=p)
+
+
+@contextlib.contextmanager
+def _nibabel_log() -> Iterator[list[str]]:
+    """Collect what nibabel logs while reading a header (it fixes some faults with a warning on
+    stderr); our own one-line error then says what is wrong instead."""
+    import logging
+
+    messages: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("nibabel.global")
+    handler = _Collect()
+    old_propagate, old_handlers = logger.propagate, list(logger.handlers)
+    logger.handlers = [handler]
+    logger.propagate = False
+    try:
+        yield messages
+    finally:
+        logger.handlers = old_handlers
+        logger.propagate = old_propagate
 
 
 def _short(exc: BaseException) -> str:
@@ -186,6 +227,13 @@ def liver_mask_from_labels(
         if not mask.any():
             raise InputError(f"{source}: liver mask is empty (no non-zero voxel); check the file")
         values = np.unique(arr[mask][:: max(1, int(mask.sum()) // 200_000)])
+        if arr.dtype.kind == "f" and values.size > 1 and not np.all(values == np.rint(values)):
+            frac = values[values != np.rint(values)]
+            raise InputError(
+                f"{source}: the mask holds non-integer values such as {float(frac[len(frac) // 2]):.3g} "
+                "(a probability map, or a mask resampled with linear "
+                "interpolation); threshold it at 0.5, or resample it with nearest neighbour"
+            )
         if values.size > 1:
             raise InputError(
                 f"{source}: the mask holds several labels ({_present_values(arr)}); say which are liver "
