@@ -5,7 +5,8 @@ import pytest
 
 import tumorsynth as ts
 from tumorsynth.errors import NoRoomError, OptionError
-from tumorsynth.generator.presets import PRESETS, TUMOR_TYPES
+from tumorsynth.generator.presets import PRESETS, TUMOR_TYPES, hypo_contrast_range
+from tumorsynth.jobs.phantom import PHANTOM_HU
 
 
 def test_same_seed_same_params_different_seed_different(prepared):
@@ -153,3 +154,50 @@ def test_out_of_range_knobs_are_refused(prepared):
         ts.sample_params(prepared, "small", rng=0, tumor_mean_hu=-2000)
     p = ts.sample_params(prepared, "small", rng=0, capsule=0)
     assert all(t.capsule_hu == 0 for t in p.tumors)
+
+
+def _with_liver_at(phantom, hu):
+    """The phantom with its liver (parenchyma and vessels) shifted so the parenchyma lies at ``hu``."""
+    ct = phantom.ct.astype(np.float32)
+    ct[phantom.liver] += hu - PHANTOM_HU["liver"]
+    return ts.prepare(ct, phantom.liver, phantom.spacing_mm)
+
+
+def _contrasts(params):
+    return np.array([t.tumor_mean_hu - params.parenchyma_hu for t in params.tumors])
+
+
+def test_hypo_contrast_and_capsule_follow_the_hosts_enhancement(phantom):
+    """SPEC 2b: without contrast medium a hypo lesion differs little from the liver and shows no
+    enhancing capsule; at portal-venous enhancement the full hypo range and capsules."""
+    draws = {"preset": "large", "count": 3, "capsule_probability": 1.0, "on_no_room": "relax"}
+    native, mid, pv = (_with_liver_at(phantom, hu) for hu in (50.0, 82.5, 115.0))
+    assert native.parenchyma_hu < 56 and 79 < mid.parenchyma_hu < 86 and pv.parenchyma_hu > 110
+    c_native = np.concatenate([_contrasts(ts.sample_params(native, rng=s, **draws)) for s in range(6)])
+    c_pv = np.concatenate([_contrasts(ts.sample_params(pv, rng=s, **draws)) for s in range(6)])
+    assert c_native.min() >= -25.0 and c_native.max() <= -8.0
+    assert c_pv.min() >= -60.0 and c_pv.max() <= -20.0 and c_pv.min() < -40.0  # the whole range is used
+    lo, hi = hypo_contrast_range(mid.parenchyma_hu)
+    assert -45 < lo < -40 and -16 < hi < -12
+    assert all(lo <= c <= hi for c in _contrasts(ts.sample_params(mid, rng=1, **draws)))
+    # capsules: none without contrast medium, scaled in between, full brightness at PV phase
+    cap = {name: [t.capsule_hu for s in range(4) for t in ts.sample_params(prep, rng=s, **draws).tumors]
+           for name, prep in (("native", native), ("mid", mid), ("pv", pv))}
+    assert all(c == 0.0 for c in cap["native"])
+    assert all(10.0 <= c <= 30.0 for c in cap["pv"])
+    assert all(0.0 < c < 30.0 * 0.6 for c in cap["mid"])
+
+
+def test_enhancement_scaling_can_be_turned_off_and_spares_explicit_ranges(phantom):
+    native = _with_liver_at(phantom, 50.0)
+    on = ts.sample_params(native, "large", rng=2, count=2)
+    off = ts.sample_params(native, "large", rng=2, count=2, contrast_follows_enhancement=False)
+    assert all(-60.0 <= c <= -20.0 for c in _contrasts(off))
+    assert [t.centre_vox for t in on.tumors] == [t.centre_vox for t in off.tumors]  # same draws otherwise
+    assert [t.texture_seed for t in on.tumors] == [t.texture_seed for t in off.tumors]
+    fixed = ts.sample_params(native, "large", rng=2, count=2, contrast_hu=(-50.0, -45.0))
+    assert all(-50.0 <= c <= -45.0 for c in _contrasts(fixed))
+    hyper = ts.sample_params(native, "large", rng=2, count=2, intensity="hyper")
+    assert all(20.0 <= c <= 60.0 for c in _contrasts(hyper))
+    paper = ts.sample_params(native, "large", rng=2, count=2, intensity="paper")
+    assert all(-72.0 <= c <= -33.0 for c in _contrasts(paper))

@@ -54,8 +54,10 @@ def _add_generator_options(p: argparse.ArgumentParser, seed_default: str = "a fr
     g.add_argument("--radius-mm", type=number_or_range, default=None, metavar="R|LO,HI",
                    help="tumor radius r in mm (semi-axes drawn from 0.75 r to 1.25 r)")
     g.add_argument("--intensity", choices=("hypo", "hyper", "paper"), default=None,
-                   help="tumor darker than the liver (hypo, default), brighter (hyper), or the "
-                        "darkening of the paper's code (paper)")
+                   help="tumor darker than the liver (hypo, default: 20-60 HU at portal-venous "
+                        "enhancement, 8-25 HU on a scan without contrast medium, in between by the "
+                        "liver's HU), brighter (hyper: 20-60 HU), or the darkening of the paper's "
+                        "code (paper: 33-72 HU)")
     g.add_argument("--contrast-hu", type=number_or_range, default=None, metavar="C|LO,HI",
                    help="tumor mean minus liver parenchyma, HU; write negative values with '=', "
                         "e.g. --contrast-hu=-50,-30")

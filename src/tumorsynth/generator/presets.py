@@ -88,10 +88,47 @@ INTENSITY_MODES: Mapping[str, tuple[float, float]] = MappingProxyType({
     "paper": (-72.0, -33.0),  # the darkening of the paper's released code
 })
 
+# How much contrast medium the host's parenchyma holds (SPEC 2b: contrast depends on the phase).
+# A liver without contrast medium measures about 55 HU, one in portal-venous phase about 110 HU.
+# A hypo-attenuating lesion differs from the liver mostly because it takes up less contrast
+# medium: unenhanced, metastases and HCC lie about 8 to 25 HU below the liver; at full
+# portal-venous enhancement the "hypo" range above. An enhancing capsule is likewise seen only
+# with contrast medium. With ``contrast_follows_enhancement`` the hypo range and the capsule's
+# brightness move between the two with the host's enhancement (see :func:`enhancement_fraction`).
+UNENHANCED_LIVER_HU = 55.0
+ENHANCED_LIVER_HU = 110.0
+HYPO_UNENHANCED_HU = (-25.0, -8.0)
+
+
+def enhancement_fraction(parenchyma_hu: float) -> float:
+    """0 for a liver without contrast medium (<= 55 HU), 1 at portal-venous enhancement (>= 110 HU).
+
+    Example:
+        >>> enhancement_fraction(46.0), enhancement_fraction(82.5), enhancement_fraction(120.0)
+        (0.0, 0.5, 1.0)
+    """
+    span = ENHANCED_LIVER_HU - UNENHANCED_LIVER_HU
+    return max(0.0, min(1.0, (float(parenchyma_hu) - UNENHANCED_LIVER_HU) / span))
+
+
+def hypo_contrast_range(parenchyma_hu: float) -> tuple[float, float]:
+    """The hypo range of tumor mean minus parenchyma (HU) for a host of this parenchyma HU.
+
+    Example:
+        >>> hypo_contrast_range(46.0), hypo_contrast_range(115.0)
+        ((-25.0, -8.0), (-60.0, -20.0))
+    """
+    f = enhancement_fraction(parenchyma_hu)
+    full = INTENSITY_MODES["hypo"]
+    lo, hi = (u + f * (e - u) for u, e in zip(HYPO_UNENHANCED_HU, full, strict=True))
+    return (float(lo), float(hi))
+
+
 # Knobs of the generator; number = fixed, (lo, hi) = uniform per tumor.
 GENERATOR_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     # texture (step 2)
     "intensity": "hypo",  # hypo | hyper | paper: picks the contrast_hu range above
+    "contrast_follows_enhancement": True,  # hypo range and capsule scaled by the host's enhancement
     "contrast_hu": None,  # mu_t relative to the parenchyma; None = the intensity mode's range
     "tumor_mean_hu": None,  # absolute mu_t in HU; overrides contrast_hu when set
     "texture_std_hu": (3.0, 10.0),  # sigma_p: the tumor's own heterogeneity (the scanner's noise comes on top)
@@ -107,7 +144,7 @@ GENERATOR_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "mass_effect_range_mm": None,  # decay distance outside the tumor; None = 0.3 r in 2..8 mm
     "capsule_probability": 0.5,  # chance of a capsule for tumors of r >= capsule_min_radius_mm
     "capsule_min_radius_mm": 10.0,
-    "capsule_hu": (10.0, 30.0),  # rim brightness relative to the parenchyma
+    "capsule_hu": (10.0, 30.0),  # rim brightness relative to the parenchyma (at full enhancement)
     "capsule_width_mm": (0.8, 1.5),
     # location (step 1)
     "inside_fraction": 0.75,  # centre at least this fraction of the largest semi-axis deep in the liver
@@ -140,6 +177,7 @@ def get_preset(name: str) -> Preset:
 
 _KNOB_HELP = {
     "intensity": "contrast range: hypo (darker than liver), hyper, or paper",
+    "contrast_follows_enhancement": "scale hypo contrast and capsule by the host's enhancement",
     "contrast_hu": "HU, tumor mean minus liver parenchyma (None: intensity's range)",
     "tumor_mean_hu": "HU, absolute tumor mean (overrides contrast_hu)",
     "texture_std_hu": "HU, sigma_p: texture SD (scanner-like noise added)",
@@ -179,4 +217,6 @@ def preset_table() -> str:
     for k, v in GENERATOR_DEFAULTS.items():
         lines.append(f"  {k:<22} {v!r:<14} {_KNOB_HELP.get(k, 'switch: True turns the step on')}")
     lines.append(f"  intensity modes (HU vs liver): {', '.join(f'{k} {v}' for k, v in INTENSITY_MODES.items())}")
+    lines.append(f"  hypo on a liver without contrast medium (<= {UNENHANCED_LIVER_HU:g} HU): {HYPO_UNENHANCED_HU}, "
+                 f"linear up to the full range at {ENHANCED_LIVER_HU:g} HU (contrast_follows_enhancement)")
     return "\n".join(lines)

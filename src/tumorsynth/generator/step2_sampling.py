@@ -25,7 +25,9 @@ from tumorsynth.generator.presets import (
     INTENSITY_MODES,
     PRESET_WEIGHTS,
     TUMOR_TYPES,
+    enhancement_fraction,
     get_preset,
+    hypo_contrast_range,
 )
 from tumorsynth.generator.step1_prepare import Prepared
 from tumorsynth.generator.step2_location import (
@@ -37,7 +39,7 @@ from tumorsynth.generator.step2_location import (
 
 __all__ = ["as_generator", "resolve_knobs", "sample_params"]
 
-_SWITCHES = ("strict_vessels", "vessel_avoidance", "deformation", "edge_blur", "mass_effect_on", "capsule")
+_SWITCHES = ("contrast_follows_enhancement", "strict_vessels", "vessel_avoidance", "deformation", "edge_blur", "mass_effect_on", "capsule")
 _RANGE_KNOBS = ("contrast_hu", "tumor_mean_hu", "texture_std_hu", "grain_mm", "texture_blur_mm",
                 "radius_mm", "deform_sigma_mm", "edge_blur_mm", "mass_effect",
                 "mass_effect_range_mm", "capsule_hu", "capsule_width_mm")
@@ -237,7 +239,13 @@ def _draw_tumor(gen: np.random.Generator, kind: str, k: Mapping[str, Any], prep:
     if k["radius_mm"] is not None and k["deform_sigma_mm"] is None:
         deform *= r / ttype.radius_mm  # keep sigma_e in proportion to a custom radius
     edge = _draw(gen, k["edge_blur_mm"])
-    contrast = k["contrast_hu"] if k["contrast_hu"] is not None else INTENSITY_MODES[k["intensity"]]
+    follows = bool(k["contrast_follows_enhancement"])
+    if k["contrast_hu"] is not None:
+        contrast = k["contrast_hu"]
+    elif k["intensity"] == "hypo" and follows:
+        contrast = hypo_contrast_range(prep.parenchyma_hu)
+    else:
+        contrast = INTENSITY_MODES[k["intensity"]]
     mean = prep.parenchyma_hu + _draw(gen, contrast)
     if k["tumor_mean_hu"] is not None:
         mean = _draw(gen, k["tumor_mean_hu"])
@@ -254,11 +262,14 @@ def _draw_tumor(gen: np.random.Generator, kind: str, k: Mapping[str, Any], prep:
     reach = max(reach, 2.5 * push_mm)  # keeps the push monotonic (no folding)
     has_capsule = gen.random() < float(k["capsule_probability"])
     cap_hu = _draw(gen, k["capsule_hu"])
+    if follows:
+        cap_hu *= enhancement_fraction(prep.parenchyma_hu)  # an enhancing rim needs contrast medium
     cap_w = _draw(gen, k["capsule_width_mm"])
     deform_seed = int(gen.integers(0, 2**63 - 1))
     texture_seed = int(gen.integers(0, 2**63 - 1))
     noise_seed = int(gen.integers(0, 2**63 - 1))
-    capsule_on = bool(k["capsule"]) and has_capsule and r >= float(k["capsule_min_radius_mm"])
+    capsule_on = (bool(k["capsule"]) and has_capsule and r >= float(k["capsule_min_radius_mm"])
+                  and abs(cap_hu) > 0.5)
     return {
         "kind": kind,
         "semi_axes_mm": axes,
