@@ -83,12 +83,13 @@ def test_ablation_flags_reach_the_record(tmp_path, write_phantom):
     ct, liver = write_phantom(tmp_path / "in", ph)
     assert main(["synth", str(ct), str(liver), "-o", str(tmp_path / "a"), "--seed", "1", "--preset", "medium",
                  "--no-deformation", "--no-edge-blur", "--no-mass-effect", "--no-capsule", "--set", "grain_mm=3",
-                 "--contrast-hu=-40,-30"]) == 0
+                 "--contrast-hu=-40,-30", "--set", "local_contrast=false"]) == 0
     p = json.loads((tmp_path / "a" / "params.json").read_text())
     for t in p["tumors"]:
         assert t["deform_sigma_mm"] == 0 and t["edge_blur_mm"] == 0 and t["mass_effect_mm"] == 0
         assert t["capsule_hu"] == 0 and t["grain_mm"] == 3
-        assert -40 <= t["tumor_mean_hu"] - p["parenchyma_hu"] <= -30
+        assert -40 <= t["tumor_mean_hu"] - p["parenchyma_hu"] <= -30  # against the global median
+    assert p["settings"]["local_contrast"] is False
 
 
 def _make_dataset(root, write_phantom, n=3):

@@ -177,7 +177,8 @@ def test_synth_and_train_read_set_the_same_way(case: tuple[Path, Path], tmp_path
     ct, liver = case
     out = tmp_path / "s"
     assert main(["synth", str(ct), str(liver), "-o", str(out), "--seed", "4", "--preset", "small",
-                 "--no-preview", "--set", "grain_mm=3", "--set", "contrast_hu=-60,-40"]) == 0
+                 "--no-preview", "--set", "grain_mm=3", "--set", "contrast_hu=-60,-40",
+                 "--set", "local_contrast=false"]) == 0
     rec = json.loads((out / "params.json").read_text())
     contrast = [t["tumor_mean_hu"] - rec["parenchyma_hu"] for t in rec["tumors"]]
     assert all(t["grain_mm"] == 3 for t in rec["tumors"]) and all(-60 <= c <= -40 for c in contrast), contrast

@@ -170,7 +170,8 @@ def _contrasts(params):
 def test_hypo_contrast_and_capsule_follow_the_hosts_enhancement(phantom):
     """SPEC 2b: without contrast medium a hypo lesion differs little from the liver and shows no
     enhancing capsule; at portal-venous enhancement the full hypo range and capsules."""
-    draws = {"preset": "large", "count": 3, "capsule_probability": 1.0, "on_no_room": "relax"}
+    draws = {"preset": "large", "count": 3, "capsule_probability": 1.0, "on_no_room": "relax",
+             "local_contrast": False}  # against the global median here; the local level: below
     native, mid, pv = (_with_liver_at(phantom, hu) for hu in (50.0, 82.5, 115.0))
     assert native.parenchyma_hu < 56 and 79 < mid.parenchyma_hu < 86 and pv.parenchyma_hu > 110
     c_native = np.concatenate([_contrasts(ts.sample_params(native, rng=s, **draws)) for s in range(6)])
@@ -190,14 +191,49 @@ def test_hypo_contrast_and_capsule_follow_the_hosts_enhancement(phantom):
 
 def test_enhancement_scaling_can_be_turned_off_and_spares_explicit_ranges(phantom):
     native = _with_liver_at(phantom, 50.0)
-    on = ts.sample_params(native, "large", rng=2, count=2)
-    off = ts.sample_params(native, "large", rng=2, count=2, contrast_follows_enhancement=False)
+    on = ts.sample_params(native, "large", rng=2, count=2, local_contrast=False)
+    off = ts.sample_params(native, "large", rng=2, count=2, contrast_follows_enhancement=False, local_contrast=False)
     assert all(-60.0 <= c <= -20.0 for c in _contrasts(off))
     assert [t.centre_vox for t in on.tumors] == [t.centre_vox for t in off.tumors]  # same draws otherwise
     assert [t.texture_seed for t in on.tumors] == [t.texture_seed for t in off.tumors]
-    fixed = ts.sample_params(native, "large", rng=2, count=2, contrast_hu=(-50.0, -45.0))
+    fixed = ts.sample_params(native, "large", rng=2, count=2, contrast_hu=(-50.0, -45.0), local_contrast=False)
     assert all(-50.0 <= c <= -45.0 for c in _contrasts(fixed))
-    hyper = ts.sample_params(native, "large", rng=2, count=2, intensity="hyper")
+    hyper = ts.sample_params(native, "large", rng=2, count=2, intensity="hyper", local_contrast=False)
     assert all(20.0 <= c <= 60.0 for c in _contrasts(hyper))
-    paper = ts.sample_params(native, "large", rng=2, count=2, intensity="paper")
+    paper = ts.sample_params(native, "large", rng=2, count=2, intensity="paper", local_contrast=False)
     assert all(-72.0 <= c <= -33.0 for c in _contrasts(paper))
+
+
+def _rim_median(ct, liver, vessels, t, spacing):
+    """What a reader compares a lesion with: the median HU of the liver 3-10 mm outside the
+    tumor's ellipsoid, vessels left out (measured on the CT itself, not on prepare's map)."""
+    from tumorsynth.generator.step3_shape import quaternion_matrix
+
+    idx = np.indices(ct.shape).reshape(3, -1).T
+    x = (idx - np.asarray(t.centre_vox)) * np.asarray(spacing)
+    local = x @ quaternion_matrix(t.rotation) / np.asarray(t.semi_axes_mm)
+    q = np.linalg.norm(local, axis=1)
+    dist = (q - 1.0) * float(np.prod(t.semi_axes_mm) ** (1 / 3))
+    rim = (dist >= 3) & (dist <= 10) & liver.ravel() & ~vessels.ravel()
+    return float(np.median(ct.ravel()[rim]))
+
+
+def test_contrast_is_drawn_against_the_liver_around_the_tumor():
+    """A liver whose level changes from place to place (here: +24 HU from one side to the other, as
+    perfusion or beam hardening do): the drawn contrast holds against the tumor's own
+    surroundings, not only against the liver's global median."""
+    ph = ts.make_phantom(shape=(96, 84, 60), spacing_mm=(2.5, 2.5, 3.0), rng=4)
+    ct = ph.ct.astype(np.float32)
+    ramp = np.linspace(-12.0, 12.0, ct.shape[0], dtype=np.float32)[:, None, None]
+    ct = np.where(ph.liver, ct + ramp, ct)
+    prep = ts.prepare(ct, ph.liver, ph.spacing_mm)
+    local_err, global_err = [], []
+    for seed in range(5):
+        for local_on, errs in ((True, local_err), (False, global_err)):
+            rec = ts.sample_params(prep, "medium", rng=seed, count=2, contrast_hu=-30.0, capsule=False,
+                                   local_contrast=local_on)
+            for t in rec.tumors:
+                errs.append(t.tumor_mean_hu - _rim_median(ct, ph.liver, ph.vessels, t, ph.spacing_mm) + 30.0)
+    local_err, global_err = np.abs(local_err), np.abs(global_err)
+    assert np.median(local_err) < 2.0 and local_err.max() < 4.0, local_err
+    assert np.median(global_err) > 2.5 * np.median(local_err), (global_err, local_err)

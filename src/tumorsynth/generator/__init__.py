@@ -6,6 +6,8 @@
 ``step1_prepare``      once per scan, deterministic: liver box, parenchyma statistics, vessels,
                        distance maps (cacheable)
 ``step1_host``         once per scan: the host scanner's noise and resolution
+``step1_local``        once per scan: the liver's own level from place to place (contrasts are
+                       drawn against the liver around each tumor)
 ``step2_location``     paper step 1: tumor centres inside the liver, away from vessels and each other
 ``step2_sampling``     the only random step: draw a parameter record (:func:`sample_params`)
 ``step3_shape``        paper step 3: the lobulated, rotated ellipsoid and its soft edge

@@ -130,6 +130,7 @@ GENERATOR_DEFAULTS: Mapping[str, Any] = MappingProxyType({
     "intensity": "hypo",  # hypo | hyper | paper: picks the contrast_hu range above
     "contrast_follows_enhancement": True,  # hypo range and capsule scaled by the host's enhancement
     "contrast_hu": None,  # mu_t relative to the parenchyma; None = the intensity mode's range
+    "local_contrast": True,  # contrast relative to the liver around the tumor (False: the global median)
     "tumor_mean_hu": None,  # absolute mu_t in HU; overrides contrast_hu when set
     "texture_std_hu": (3.0, 10.0),  # sigma_p: the tumor's own heterogeneity (the scanner's noise comes on top)
     "grain_mm": (1.5, 4.0),  # eta: grid step of the noise before cubic upsampling (coarser = larger)
@@ -179,6 +180,7 @@ _KNOB_HELP = {
     "intensity": "contrast range: hypo (darker than liver), hyper, or paper",
     "contrast_follows_enhancement": "scale hypo contrast and capsule by the host's enhancement",
     "contrast_hu": "HU, tumor mean minus liver parenchyma (None: intensity's range)",
+    "local_contrast": "contrast vs the liver 3-10 mm around the tumor (False: global median)",
     "tumor_mean_hu": "HU, absolute tumor mean (overrides contrast_hu)",
     "texture_std_hu": "HU, sigma_p: texture SD (scanner-like noise added)",
     "grain_mm": "mm, eta: noise grid step before cubic upsampling",

@@ -23,8 +23,10 @@ from tumorsynth.generator.step1_host import (
     estimate_resolution,
     fallback_noise,
 )
+from tumorsynth.generator.step1_local import local_parenchyma_hu, local_parenchyma_map
 
-__all__ = ["LIVER_HU_RANGE", "SPACING_RANGE_MM", "Prepared", "check_ct_hu", "check_spacing", "liver_bbox", "prepare"]
+__all__ = ["LIVER_HU_RANGE", "SPACING_RANGE_MM", "Prepared", "check_ct_hu", "check_spacing", "liver_bbox",
+           "local_parenchyma_hu", "prepare"]
 
 MAX_CANDIDATES = 60_000
 DEFAULT_HOST = HostModel(10.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # for Prepared built by hand
@@ -136,6 +138,12 @@ class Prepared:
         vessel_dist_mm: distance of each candidate to the nearest vessel (N,) (inf: no vessel).
         liver_volume_ml: liver volume.
         host: the scanner's noise and resolution measured on this CT (:mod:`tumorsynth.generator.step1_host`).
+        local_parenchyma: the parenchyma's own level around each place (HU, float32, NaN where
+            unknown): the mean of the liver cells without vessels, smoothed over about 8 mm, on
+            cells of ``local_step`` fine voxels from the liver box's low corner. Contrasts are
+            drawn against it (:mod:`tumorsynth.generator.step1_local`), as a reader compares a lesion with the
+            liver around it. ``None`` (built by hand): the global ``parenchyma_hu``.
+        local_step: the fine-voxel stride of ``local_parenchyma``'s cells.
     """
 
     shape: tuple[int, int, int]
@@ -152,6 +160,8 @@ class Prepared:
     vessel_dist_mm: np.ndarray
     liver_volume_ml: float
     host: HostModel = DEFAULT_HOST
+    local_parenchyma: np.ndarray | None = None
+    local_step: tuple[int, int, int] = (1, 1, 1)
 
     @property
     def max_depth_mm(self) -> float:
@@ -275,6 +285,8 @@ def prepare(
         threshold = parenchyma + max(vessel_margin_hu, 2.5 * spread)
         vessel_coarse = (smooth > threshold) & liver_coarse
 
+    local, local_factor = local_parenchyma_map(ct_liver_coarse, liver_frac, vessel_coarse, coarse_spacing, parenchyma)
+
     # distance maps on the coarse grid; outside the field of view counts as outside the liver
     padded = np.pad(liver_coarse, 1, constant_values=False)
     depth = ndimage.distance_transform_edt(padded, sampling=coarse_spacing)[1:-1, 1:-1, 1:-1]
@@ -310,6 +322,8 @@ def prepare(
         vessel_dist_mm=vdist_c,
         liver_volume_ml=float(n_liver * np.prod(spacing) / 1000.0),
         host=host,
+        local_parenchyma=local,
+        local_step=tuple(int(a * b) for a, b in zip(step, local_factor, strict=True)),  # type: ignore[arg-type]
     )
 
 

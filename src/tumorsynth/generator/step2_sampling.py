@@ -29,17 +29,18 @@ from tumorsynth.generator.presets import (
     get_preset,
     hypo_contrast_range,
 )
-from tumorsynth.generator.step1_prepare import Prepared
+from tumorsynth.generator.step1_prepare import Prepared, local_parenchyma_hu
 from tumorsynth.generator.step2_location import (
     NO_ROOM_POLICIES,
     candidates_mm,
     choose_centre,
     update_gap,
 )
+from tumorsynth.generator.step3_shape import quaternion_matrix
 
 __all__ = ["as_generator", "resolve_knobs", "sample_params"]
 
-_SWITCHES = ("contrast_follows_enhancement", "strict_vessels", "vessel_avoidance", "deformation", "edge_blur", "mass_effect_on", "capsule")
+_SWITCHES = ("contrast_follows_enhancement", "local_contrast", "strict_vessels", "vessel_avoidance", "deformation", "edge_blur", "mass_effect_on", "capsule")
 _RANGE_KNOBS = ("contrast_hu", "tumor_mean_hu", "texture_std_hu", "grain_mm", "texture_blur_mm",
                 "radius_mm", "deform_sigma_mm", "edge_blur_mm", "mass_effect",
                 "mass_effect_range_mm", "capsule_hu", "capsule_width_mm")
@@ -214,6 +215,8 @@ def sample_params(
             skipped += 1
             continue
         update_gap(gap, cand_mm, centre, prepared.spacing_mm, reach)
+        if k["local_contrast"]:
+            _relative_to_local_liver(d, prepared, centre, fixed_mean=k["tumor_mean_hu"] is not None)
         tumors.append(TumorParams(centre_vox=(float(centre[0]), float(centre[1]), float(centre[2])), **d))
     if skipped:
         logging.getLogger(__name__).info(
@@ -226,6 +229,18 @@ def sample_params(
         noise_sd_hu=float(prepared.host.noise_sd_hu), noise_corr_vox=tuple(float(v) for v in prepared.host.corr_vox),  # type: ignore[arg-type]
         resolution_mm=tuple(float(v) for v in prepared.host.resolution_mm),  # type: ignore[arg-type]
     )
+
+
+def _relative_to_local_liver(d: dict[str, Any], prep: Prepared, centre: Any, *, fixed_mean: bool) -> None:
+    """Make the drawn contrast (and capsule) relative to the liver around the tumor, not to the
+    liver's global median: a lesion is seen against its surroundings, and a liver's level varies
+    from place to place (perfusion, beam hardening). The record keeps absolute values, so a replay
+    needs nothing else."""
+    shift = local_parenchyma_hu(prep, centre, d["semi_axes_mm"], quaternion_matrix(d["rotation"])) - prep.parenchyma_hu
+    if not fixed_mean:
+        d["tumor_mean_hu"] = float(d["tumor_mean_hu"] + shift)
+    if d["capsule_hu"] != 0.0:
+        d["capsule_hu"] = float(d["capsule_hu"] + shift)
 
 
 def _draw_tumor(gen: np.random.Generator, kind: str, k: Mapping[str, Any], prep: Prepared) -> dict[str, Any]:
