@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from tumorsynth.generator.kernels.grids import block_mean
+
 __all__ = ["LOCAL_CELL_MM", "LOCAL_SMOOTH_MM", "RIM_MM", "local_parenchyma_hu", "local_parenchyma_map"]
 
 #: Cells of the local parenchyma map (mm) and the Gaussian it is smoothed with (mm): coarser than
@@ -25,10 +27,12 @@ LOCAL_SMOOTH_MM = 8.0
 #: Cells further than this from the parenchyma (HU) are not parenchyma: cysts, calcifications,
 #: lesions already there (a floor; 4 robust SDs of the cells where the scan is noisier).
 LOCAL_OUTLIER_HU = 30.0
+#: The map is unknown (NaN) where less than this share of the smoothed neighbourhood is parenchyma.
+MIN_SHARE = 0.05
 
 
 def local_parenchyma_map(ct_cells: np.ndarray, liver_frac: np.ndarray, vessel_cells: np.ndarray,
-                      cell_mm: tuple[float, ...], parenchyma: float) -> tuple[np.ndarray, tuple[int, int, int]]:
+                         cell_mm: tuple[float, ...], parenchyma: float) -> tuple[np.ndarray, tuple[int, int, int]]:
     """The parenchyma's level around each place: mean HU of whole-liver cells without vessels, in
     blocks of about :data:`LOCAL_CELL_MM`, then a normalised Gaussian convolution of
     :data:`LOCAL_SMOOTH_MM` (NaN where no such cell is near). Returns the map and the block size
@@ -40,23 +44,14 @@ def local_parenchyma_map(ct_cells: np.ndarray, liver_frac: np.ndarray, vessel_ce
     if vals.size:
         spread = 1.4826 * float(np.median(np.abs(vals - parenchyma)))
         valid &= np.abs(ct_cells - parenchyma) <= max(LOCAL_OUTLIER_HU, 4.0 * spread)
-    wsum = _block_sum(valid.astype(np.float32), factor)
-    vsum = _block_sum(np.where(valid, ct_cells, 0.0).astype(np.float32), factor)
+    weight = block_mean(valid, factor)  # share of parenchyma cells per block
+    weighted = block_mean(np.where(valid, ct_cells, 0.0), factor)
     sigma = [LOCAL_SMOOTH_MM / (c * f) for c, f in zip(cell_mm, factor, strict=True)]
-    num = ndimage.gaussian_filter(vsum, sigma=sigma, mode="constant", truncate=2.5)
-    den = ndimage.gaussian_filter(wsum, sigma=sigma, mode="constant", truncate=2.5)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        local = np.where(den > 0.25, num / den, np.nan).astype(np.float32)
+    num = ndimage.gaussian_filter(weighted, sigma=sigma, mode="constant", truncate=2.5)
+    den = ndimage.gaussian_filter(weight, sigma=sigma, mode="constant", truncate=2.5)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN where under 5 % of the neighbourhood is parenchyma
+        local = np.where(den > MIN_SHARE, num / den, np.nan).astype(np.float32)
     return local, factor  # type: ignore[return-value]
-
-
-def _block_sum(arr: np.ndarray, factor: tuple[int, ...]) -> np.ndarray:
-    """Sum over blocks of ``factor`` cells (zero-padded to a multiple)."""
-    pads = [(0, (-n) % f) for n, f in zip(arr.shape, factor, strict=True)]
-    a = np.pad(arr, pads) if any(p[1] for p in pads) else arr
-    n0, n1, n2 = (n // f for n, f in zip(a.shape, factor, strict=True))
-    f0, f1, f2 = factor
-    return a.reshape(n0, f0, n1, f1, n2, f2).sum(axis=(1, 3, 5), dtype=np.float32)
 
 
 #: Where the liver around a tumor is read: this far outside its ellipsoid (mm), the middle of the
@@ -69,10 +64,10 @@ _RIM_DIRECTIONS /= np.linalg.norm(_RIM_DIRECTIONS, axis=1, keepdims=True)
 
 def local_parenchyma_hu(prep: Any, centre_vox: Sequence[float], semi_axes_mm: Sequence[float],
                         rotation: np.ndarray) -> float:
-    """The parenchyma's level around a tumor (``prep``: a :class:`~tumorsynth.generator.step1_prepare.Prepared`): the median of ``prep.local_parenchyma`` at 26 points
-    :data:`RIM_MM` outside the ellipsoid (``rotation``: its axes as columns); the global
+    """The parenchyma's level around a tumor: the median of ``prep.local_parenchyma`` (``prep``: a
+    :class:`~tumorsynth.generator.step1_prepare.Prepared`) at 26 points :data:`RIM_MM` outside the ellipsoid (``rotation``: its axes as columns); the global
     ``parenchyma_hu`` where fewer than 4 of them lie in known liver."""
-    local = prep.local_parenchyma if hasattr(prep, "local_parenchyma") else None  # caches of 0.4.0
+    local = prep.local_parenchyma  # None: built by hand, or a 0.4 cache (the class default)
     if local is None:
         return float(prep.parenchyma_hu)
     a = np.asarray(semi_axes_mm, dtype=np.float64)

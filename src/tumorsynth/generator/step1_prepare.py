@@ -16,17 +16,17 @@ import numpy as np
 from scipy import ndimage
 
 from tumorsynth.errors import InputError, OptionError
-from tumorsynth.generator.kernels.grids import bbox
+from tumorsynth.generator.kernels.grids import bbox, block_mean
 from tumorsynth.generator.step1_host import (
     HostModel,
     estimate_noise,
     estimate_resolution,
     fallback_noise,
 )
-from tumorsynth.generator.step1_local import local_parenchyma_hu, local_parenchyma_map
+from tumorsynth.generator.step1_local import local_parenchyma_map
 
 __all__ = ["LIVER_HU_RANGE", "SPACING_RANGE_MM", "Prepared", "check_ct_hu", "check_spacing", "liver_bbox",
-           "local_parenchyma_hu", "prepare"]
+           "prepare"]
 
 MAX_CANDIDATES = 60_000
 DEFAULT_HOST = HostModel(10.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # for Prepared built by hand
@@ -180,17 +180,6 @@ def liver_bbox(liver: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], tup
     return (box[0], box[1], box[2])
 
 
-def _block_mean(arr: np.ndarray, step: tuple[int, int, int]) -> np.ndarray:
-    """Mean over blocks of ``step`` voxels (the array is padded by edge values to a multiple)."""
-    pads = [(0, (-n) % k) for n, k in zip(arr.shape, step, strict=True)]
-    a = np.asarray(arr, dtype=np.float32)
-    if any(p[1] for p in pads):
-        a = np.pad(a, pads, mode="edge")
-    n0, n1, n2 = (s // k for s, k in zip(a.shape, step, strict=True))
-    k0, k1, k2 = step
-    return a.reshape(n0, k0, n1, k1, n2, k2).mean(axis=(1, 3, 5), dtype=np.float32)
-
-
 def prepare(
     ct: np.ndarray,
     liver: np.ndarray,
@@ -244,11 +233,11 @@ def prepare(
 
     # coarse grid
     step = tuple(max(1, int(round(coarse_mm / s))) for s in spacing)
-    liver_frac = _block_mean(liver_box, step)  # type: ignore[arg-type]
+    liver_frac = block_mean(liver_box, step)  # type: ignore[arg-type]
     liver_coarse = liver_frac >= 0.5
     if not liver_coarse.any():
         liver_coarse = liver_frac > 0
-    ct_coarse = _block_mean(np.where(liver_box, ct_box, 0), step)  # type: ignore[arg-type]
+    ct_coarse = block_mean(np.where(liver_box, ct_box, 0), step)  # type: ignore[arg-type]
     with np.errstate(invalid="ignore", divide="ignore"):
         ct_liver_coarse = np.where(liver_frac > 0, ct_coarse / np.maximum(liver_frac, 1e-6), 0.0)
 
@@ -272,7 +261,7 @@ def prepare(
         vm = np.asarray(vessel_mask)
         if vm.shape != ct.shape:
             raise InputError(f"vessel mask shape {vm.shape} differs from CT shape {ct.shape}")
-        vessel_coarse = (_block_mean(vm[sl] != 0, step) >= 0.25) & liver_coarse  # type: ignore[arg-type]
+        vessel_coarse = (block_mean(vm[sl] != 0, step) >= 0.25) & liver_coarse  # type: ignore[arg-type]
         threshold = float("nan")
     else:
         sig = [vessel_smooth_mm / cs for cs in coarse_spacing]

@@ -29,7 +29,8 @@ from tumorsynth.generator.presets import (
     get_preset,
     hypo_contrast_range,
 )
-from tumorsynth.generator.step1_prepare import Prepared, local_parenchyma_hu
+from tumorsynth.generator.step1_local import local_parenchyma_hu
+from tumorsynth.generator.step1_prepare import Prepared
 from tumorsynth.generator.step2_location import (
     NO_ROOM_POLICIES,
     candidates_mm,
@@ -40,7 +41,8 @@ from tumorsynth.generator.step3_shape import quaternion_matrix
 
 __all__ = ["as_generator", "resolve_knobs", "sample_params"]
 
-_SWITCHES = ("contrast_follows_enhancement", "local_contrast", "strict_vessels", "vessel_avoidance", "deformation", "edge_blur", "mass_effect_on", "capsule")
+_SWITCHES = ("contrast_follows_enhancement", "local_contrast", "strict_vessels", "vessel_avoidance", "deformation",
+             "edge_blur", "mass_effect_on", "capsule")
 _RANGE_KNOBS = ("contrast_hu", "tumor_mean_hu", "texture_std_hu", "grain_mm", "texture_blur_mm",
                 "radius_mm", "deform_sigma_mm", "edge_blur_mm", "mass_effect",
                 "mass_effect_range_mm", "capsule_hu", "capsule_width_mm")

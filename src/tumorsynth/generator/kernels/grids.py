@@ -16,7 +16,7 @@ import numpy as np
 
 BATCH_WASTE = 1.6  # a batch's padded arrays may hold this many times the elements of its members
 
-__all__ = ["bbox", "central_slopes", "flat_cell_min", "marked_ranges", "plane_offsets", "quadratic_forms",
+__all__ = ["bbox", "block_mean", "central_slopes", "flat_cell_min", "marked_ranges", "plane_offsets", "quadratic_forms",
            "size_groups"]
 
 
@@ -110,6 +110,17 @@ def bbox(mask: np.ndarray) -> list[tuple[int, int]] | None:
     p12 = np.asarray(mask.any(axis=0))
     i1, i2 = np.flatnonzero(p12.any(axis=1)), np.flatnonzero(p12.any(axis=0))
     return [(int(i[0]), int(i[-1]) + 1) for i in (i0, i1, i2)]
+
+
+def block_mean(arr: np.ndarray, step: Sequence[int]) -> np.ndarray:
+    """Mean (float32) over blocks of ``step`` voxels of a 3-D array, padded by edge values to a multiple."""
+    pads = [(0, (-n) % k) for n, k in zip(arr.shape, step, strict=True)]
+    a = np.asarray(arr, dtype=np.float32)
+    if any(p[1] for p in pads):
+        a = np.pad(a, pads, mode="edge")
+    n0, n1, n2 = (s // k for s, k in zip(a.shape, step, strict=True))
+    k0, k1, k2 = step
+    return a.reshape(n0, k0, n1, k1, n2, k2).mean(axis=(1, 3, 5), dtype=np.float32)
 
 
 def size_groups(shapes: Sequence[Sequence[int]], max_elements: int, waste: float = BATCH_WASTE) -> list[list[int]]:
